@@ -1,0 +1,188 @@
+// Package preload runs inside the host at load time, on the Go runtime's own init thread:
+// it reads each loaded module's ELF symbols and publishes a compact table per module for
+// the C signal handler (sigsafe). It never blocks the host's main() and never panics out:
+// every failure becomes a note the crash report prints.
+//
+// Files are read with golang.org/x/sys/unix (open/mmap), never through package os, so the
+// Go runtime never starts its network poller (and its epoll descriptor) inside the host.
+package preload
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"runtime/debug"
+	"sort"
+	"strings"
+
+	"crashguard/sigsafe"
+
+	"github.com/ianlancetaylor/demangle"
+	"golang.org/x/sys/unix"
+)
+
+// maxModuleFile bounds what we map: a larger file is skipped with a note.
+const maxModuleFile = 4 << 30
+
+// Run builds and publishes the symbol table of every registered module.
+func Run() {
+	defer sigsafe.PrecomputeDone()
+	defer func() {
+		if r := recover(); r != nil {
+			sigsafe.SetGlobalNote(fmt.Sprintf("precomputation stopped by a Go panic (recovered): %v", r))
+		}
+	}()
+	// A file truncated while mapped raises SIGBUS on read; make that a recoverable panic
+	// on this goroutine instead of a fatal runtime error in the host.
+	debug.SetPanicOnFault(true)
+	for _, m := range sigsafe.Modules() {
+		buildModule(m)
+	}
+}
+
+func buildModule(m sigsafe.Module) {
+	defer func() {
+		if r := recover(); r != nil {
+			sigsafe.FailSymbols(m.Index, fmt.Sprintf("reading it failed (recovered panic: %v)", r))
+		}
+	}()
+	syms, err := ModuleSymbols(m.Path, m.BuildID)
+	if err != nil {
+		sigsafe.FailSymbols(m.Index, err.Error())
+		return
+	}
+	tab, err := sigsafe.BuildSymbolTable(syms)
+	if err != nil {
+		sigsafe.FailSymbols(m.Index, err.Error())
+		return
+	}
+	sigsafe.PublishSymbols(m.Index, tab)
+}
+
+// ModuleSymbols reads the function symbols of the ELF file at path, checks that it is the
+// file that was loaded (same build-id, when the loaded image has one), and returns them
+// sorted, one per address, demangled.
+func ModuleSymbols(path string, loadedBuildID []byte) ([]sigsafe.Symbol, error) {
+	if !strings.HasPrefix(path, "/") {
+		return nil, fmt.Errorf("no file to read (%q is not a path)", path)
+	}
+	data, err := mapFile(path)
+	if err != nil {
+		return nil, err
+	}
+	defer unix.Munmap(data)
+	f, err := parseELF(data)
+	if err != nil {
+		return nil, err
+	}
+	if id := f.buildID(); len(loadedBuildID) > 0 && len(id) > 0 && !bytes.Equal(id, loadedBuildID) {
+		return nil, errors.New("the file on disk is not the one loaded (build-id differs; replaced since start?)")
+	}
+	return collectSymbols(f)
+}
+
+func mapFile(path string) ([]byte, error) {
+	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, fmt.Errorf("open: %w", err)
+	}
+	defer unix.Close(fd)
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		return nil, fmt.Errorf("fstat: %w", err)
+	}
+	if st.Mode&unix.S_IFMT != unix.S_IFREG {
+		return nil, errors.New("not a regular file")
+	}
+	if st.Size <= 0 || st.Size > maxModuleFile {
+		return nil, fmt.Errorf("file size %d out of range", st.Size)
+	}
+	data, err := unix.Mmap(fd, 0, int(st.Size), unix.PROT_READ, unix.MAP_PRIVATE)
+	if err != nil {
+		return nil, fmt.Errorf("mmap: %w", err)
+	}
+	return data, nil
+}
+
+// better reports whether a should name an address rather than b (aliases share addresses):
+// exported over weak over local, sized over unsized, fewer leading underscores.
+func better(a, b rawSymbol) bool {
+	rank := func(s rawSymbol) int {
+		switch s.bind {
+		case stbLocal:
+			return 0
+		case stbWeak:
+			return 1
+		default:
+			return 2
+		}
+	}
+	if rank(a) != rank(b) {
+		return rank(a) > rank(b)
+	}
+	if (a.size > 0) != (b.size > 0) {
+		return a.size > 0
+	}
+	ua, ub := leadingUnderscores(a.name), leadingUnderscores(b.name)
+	if ua != ub {
+		return ua < ub
+	}
+	return len(a.name) < len(b.name)
+}
+
+func leadingUnderscores(b []byte) int {
+	n := 0
+	for n < len(b) && b[n] == '_' {
+		n++
+	}
+	return n
+}
+
+func collectSymbols(f *elfFile) ([]sigsafe.Symbol, error) {
+	var raw []rawSymbol
+	tables, err := f.functionSymbols(func(s rawSymbol) { raw = append(raw, s) })
+	if err != nil && len(raw) == 0 {
+		return nil, err
+	}
+	if tables == 0 {
+		return nil, errors.New("the file has no symbol table (.symtab or .dynsym)")
+	}
+	if len(raw) == 0 {
+		return nil, errors.New("the symbol tables name no functions")
+	}
+	sort.Slice(raw, func(i, j int) bool { return raw[i].value < raw[j].value })
+	out := make([]sigsafe.Symbol, 0, len(raw))
+	for i := 0; i < len(raw); {
+		best, maxSize := raw[i], raw[i].size
+		j := i + 1
+		for ; j < len(raw) && raw[j].value == raw[i].value; j++ {
+			if better(raw[j], best) {
+				best = raw[j]
+			}
+			if raw[j].size > maxSize {
+				maxSize = raw[j].size
+			}
+		}
+		size := best.size
+		if size == 0 {
+			size = maxSize
+		}
+		if size > 1<<32-1 {
+			size = 1<<32 - 1
+		}
+		out = append(out, sigsafe.Symbol{Start: best.value, Size: uint32(size), Name: demangled(best.name)})
+		i = j
+	}
+	return out, nil
+}
+
+// demangled turns C++ (_Z) and Rust (_R, and legacy _ZN...E) names into source form; any
+// other name, or one the demangler rejects, is kept as it is.
+func demangled(name []byte) string {
+	if len(name) > 2 && name[0] == '_' && (name[1] == 'Z' || name[1] == 'R') {
+		if s, err := demangle.ToString(string(name)); err == nil {
+			return s
+		}
+	}
+	return string(name)
+}

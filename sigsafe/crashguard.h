@@ -1,0 +1,110 @@
+/*
+ * crashguard.h — the one seam between load-time code (the C constructors and the Go
+ * precomputation) and the signal handler.
+ *
+ * Everything declared here that the handler reads is either written before the handlers
+ * are installed, or published with a release store and read with an acquire load.  Tables
+ * live outside the Go heap and are immutable once published.  docs/tables.md describes
+ * the same layouts in prose.
+ */
+#ifndef CRASHGUARD_H
+#define CRASHGUARD_H
+
+#include <signal.h>
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* ---- module registry: one entry per ELF object mapped in the process ---- */
+
+#define CG_MAX_MODULES 1024
+#define CG_PATH_MAX 512
+#define CG_BUILD_ID_MAX 32
+#define CG_NOTE_MAX 160
+
+/* Symbol table blob, written by Go (sigsafe/tables.go) into anonymous memory. */
+#define CG_SYMTAB_MAGIC 0x4d595347u /* "GSYM" little-endian */
+#define CG_SYMTAB_VERSION 1u
+
+struct cg_symtab_header {
+    uint32_t magic;
+    uint32_t version;
+    uint64_t total_size;   /* bytes of the whole blob, header included */
+    uint32_t count;        /* entries in the symbol array */
+    uint32_t symbols_off;  /* offset of struct cg_symbol[count], sorted by start */
+    uint32_t strings_off;  /* offset of the string area (NUL-terminated names) */
+    uint32_t strings_size;
+};
+
+struct cg_symbol {
+    uint64_t start;    /* ELF virtual address (module offset) of the first byte */
+    uint32_t size;     /* bytes; 0 = unknown size */
+    uint32_t name_off; /* into the string area; names are stored demangled */
+};
+
+enum cg_symtab_state {
+    CG_SYMTAB_PENDING = 0, /* Go has not finished this module (or is not running) */
+    CG_SYMTAB_READY = 1,   /* symtab points at a validated blob */
+    CG_SYMTAB_FAILED = 2,  /* note says why there are no symbols */
+};
+
+struct cg_module {
+    uintptr_t bias;       /* load bias: runtime address = bias + ELF vaddr */
+    uintptr_t lo, hi;     /* lowest and highest+1 address of its PT_LOAD segments */
+    uint32_t build_id_len;
+    uint8_t build_id[CG_BUILD_ID_MAX];
+    char path[CG_PATH_MAX];
+    _Atomic(const struct cg_symtab_header *) symtab;
+    _Atomic uint32_t symtab_state;
+    char note[CG_NOTE_MAX]; /* written before symtab_state becomes FAILED */
+};
+
+extern struct cg_module cg_modules[CG_MAX_MODULES];
+extern _Atomic uint32_t cg_module_count;
+
+/* A note about the whole precomputation (e.g. a recovered Go panic), printed in reports. */
+extern char cg_global_note[CG_NOTE_MAX];
+extern _Atomic uint32_t cg_global_note_set;
+
+/* Set by the Go side when every module's tables are published (or failed). */
+extern _Atomic uint32_t cg_precompute_done;
+
+/* ---- configuration and state fixed at load time ---- */
+
+#define CG_NSIG 65
+
+struct cg_config {
+    int report_fd;        /* our high, close-on-exec duplicate of stderr, or -1 */
+    uint64_t report_dev;  /* st_dev/st_ino of report_fd when duplicated, to detect reuse */
+    uint64_t report_ino;
+    int max_frames;       /* frames printed per stack before eliding the middle */
+    pid_t main_tid;       /* = pid of the process that ran the constructor */
+    uintptr_t main_stack_lo, main_stack_hi; /* main thread's stack range incl. growth limit */
+    int go_started;       /* 1 when the Go runtime was allowed to start */
+    const char *go_reason; /* why Go did or did not start (static string) */
+};
+extern struct cg_config cg_config;
+
+/* Previous dispositions saved before ours went in (restored when we give up the signal). */
+extern struct sigaction cg_prev_action[CG_NSIG];
+/* The Go runtime's handler for the signals it takes (SEGV, BUS, FPE); sa_handler NULL if none. */
+extern struct sigaction cg_go_action[CG_NSIG];
+extern const int cg_crash_signals[];
+extern const int cg_crash_signal_count;
+
+/* ---- per-thread facts, set by the pthread_create interposer (initial-exec TLS) ---- */
+
+struct cg_thread {
+    uintptr_t stack_lo, stack_hi; /* the thread's stack, from pthread_getattr_np; 0 if unknown */
+    uintptr_t guard_size;
+    int is_go_thread;              /* started by the Go runtime inside this library */
+    int in_go_forward;             /* inside Go's handler, called from ours */
+    int in_handler;                /* re-entry guard */
+    int handling_sig;              /* the signal being reported, for a fault inside the handler */
+};
+extern __thread struct cg_thread cg_self;
+
+/* ---- the handler ---- */
+void cg_signal_handler(int sig, siginfo_t *info, void *ucontext);
+
+#endif

@@ -1,0 +1,167 @@
+/*
+ * handler.c — the signal handler's entry: the story of a crash, from the kernel's call to
+ * the process's death.  Read top to bottom:
+ *
+ *   1. a fault on one of the Go runtime's own threads belongs to Go (nil checks become
+ *      recoverable panics there): hand it to Go's handler and return;
+ *   2. a fault inside this handler: die of the original signal at once;
+ *   3. one thread claims the report; others that crash meanwhile wait, then die;
+ *   4. write the report (report.c) to our descriptor with raw write();
+ *   5. put back the disposition that was there before us and let the signal kill the
+ *      process exactly as it would have: same signal, same exit status, core dump kept.
+ *
+ * Everything here is async-signal-safe: no malloc, no locks, no stdio, no loader calls.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "crashguard.h"
+#include "out.h"
+#include "report.h"
+
+struct cg_config cg_config = {.report_fd = -1, .max_frames = 100};
+struct sigaction cg_prev_action[CG_NSIG];
+struct sigaction cg_go_action[CG_NSIG];
+const int cg_crash_signals[] = {SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGABRT, SIGTRAP, SIGSYS};
+const int cg_crash_signal_count = (int)(sizeof cg_crash_signals / sizeof cg_crash_signals[0]);
+__thread struct cg_thread cg_self;
+
+static _Atomic pid_t reporter_tid;    /* the thread writing the report; 0 while none */
+static _Atomic int report_finished;
+static struct cg_out report_out;      /* static: the alternate stack may be small */
+
+#define WAIT_FOR_REPORTER_MS 10000
+#define WAIT_FOR_TABLES_MS 2000
+
+static pid_t current_tid(void) { return (pid_t)syscall(SYS_gettid); }
+
+/* The descriptor we duplicated at load may since have been closed, or closed and reused by
+ * the host for a socket or a file of its own: write there only if it is still the same
+ * open file, otherwise use fd 2 as the host has it now. */
+static int report_fd(void) {
+    int fd = cg_config.report_fd;
+    struct stat st;
+    if (fd >= 0 && fstat(fd, &st) == 0 && (uint64_t)st.st_dev == cg_config.report_dev &&
+        (uint64_t)st.st_ino == cg_config.report_ino)
+        return fd;
+    return 2;
+}
+
+/* Hardware faults re-fault when the handler returns, now meeting the restored disposition
+ * with the kernel's own siginfo.  Signals sent by software, traps (the pc is already past
+ * int3) and seccomp's SIGSYS (the system call was skipped) do not come back by themselves. */
+static int refires_by_itself(int sig, const siginfo_t *info) {
+    if (info->si_code <= 0 || info->si_code == SI_KERNEL)
+        return 0;
+    return sig == SIGSEGV || sig == SIGBUS || sig == SIGILL || sig == SIGFPE;
+}
+
+static void unblock(int sig) {
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, sig);
+    sigprocmask(SIG_UNBLOCK, &set, 0);
+}
+
+/* Step 5.  With the previous disposition SIG_DFL, unblocking the re-sent signal delivers it
+ * before sigprocmask returns and the process dies here.  A process still alive after that
+ * is a PID-namespace init, whose default-fatal signals the kernel drops: exit as the shell
+ * would report the signal. */
+static void die_as_before(int sig, siginfo_t *info) {
+    const struct sigaction *prev = &cg_prev_action[sig];
+    sigaction(sig, prev, 0);
+    if (refires_by_itself(sig, info))
+        return;
+    pid_t pid = getpid(), tid = current_tid();
+    if (syscall(SYS_rt_tgsigqueueinfo, pid, tid, sig, info) != 0)
+        syscall(SYS_tgkill, pid, tid, sig);
+    if (!(prev->sa_flags & SA_SIGINFO) && prev->sa_handler == SIG_DFL) {
+        unblock(sig);
+        _exit(128 + sig);
+    }
+}
+
+/* Step 2.  The handler itself faulted (a corrupt table, a wild read we failed to check):
+ * no second report and no loop — the original signal with its default action, now. */
+static void die_of_original(int sig) {
+    int original = cg_self.handling_sig ? cg_self.handling_sig : sig;
+    struct sigaction dfl = {0};
+    dfl.sa_handler = SIG_DFL;
+    sigaction(original, &dfl, 0);
+    sigaction(sig, &dfl, 0);
+    syscall(SYS_tgkill, getpid(), current_tid(), original);
+    unblock(original);
+    _exit(128 + original);
+}
+
+/* Step 3, for the losers: the reporter kills the process when it is done; if it never is
+ * (it hangs, or its signal was handled by a previous handler and the process lives on),
+ * give up waiting and die of our own signal. */
+static void wait_for_reporter(void) {
+    struct timespec ten_ms = {0, 10 * 1000 * 1000};
+    for (int waited = 0; waited < WAIT_FOR_REPORTER_MS && !atomic_load(&report_finished);
+         waited += 10)
+        nanosleep(&ten_ms, 0);
+}
+
+/* A crash right after start may come before the Go side has published the tables.  Names
+ * are worth a short wait: Go builds them on its own thread, which this handler does not
+ * block.  Never in a forked child (Go's threads did not survive the fork) nor when Go did
+ * not start; bounded, because Go may need a lock the crashing thread holds (malloc's). */
+static void wait_for_tables(void) {
+    if (!cg_config.go_started || getpid() != cg_config.main_tid)
+        return;
+    struct timespec five_ms = {0, 5 * 1000 * 1000};
+    for (int waited = 0; waited < WAIT_FOR_TABLES_MS &&
+                         !atomic_load_explicit(&cg_precompute_done, memory_order_acquire);
+         waited += 5)
+        nanosleep(&five_ms, 0);
+}
+
+void cg_signal_handler(int sig, siginfo_t *info, void *ucontext) {
+    int saved_errno = errno;
+
+    /* 1. Go's compiler turns nil checks into faults it recovers from as panics; on Go's
+     *    own threads, Go decides.  If the fault is not Go's, Go forwards it back here and
+     *    in_go_forward makes us report it. */
+    if (cg_self.is_go_thread && !cg_self.in_go_forward && info->si_code > 0 &&
+        sig < CG_NSIG && (cg_go_action[sig].sa_flags & SA_SIGINFO) &&
+        cg_go_action[sig].sa_sigaction) {
+        cg_self.in_go_forward = 1;
+        cg_go_action[sig].sa_sigaction(sig, info, ucontext);
+        cg_self.in_go_forward = 0;
+        errno = saved_errno;
+        return;
+    }
+
+    /* A PID-namespace init never dies of a signal another process sends with the default
+     * action; had we not been here, the kernel would have dropped it. */
+    if (getpid() == 1 && info->si_code <= 0 && info->si_pid != 1) {
+        errno = saved_errno;
+        return;
+    }
+
+    if (cg_self.in_handler)
+        die_of_original(sig);
+    cg_self.in_handler = 1;
+    cg_self.handling_sig = sig;
+
+    pid_t tid = current_tid(), none = 0;
+    if (atomic_compare_exchange_strong(&reporter_tid, &none, tid)) {
+        wait_for_tables();
+        out_init(&report_out, report_fd());
+        write_report(&report_out, sig, info, ucontext, tid);
+        atomic_store(&report_finished, 1);
+    } else {
+        wait_for_reporter();
+    }
+
+    die_as_before(sig, info);
+    cg_self.in_handler = 0;
+    cg_self.handling_sig = 0;
+    errno = saved_errno;
+}

@@ -1,0 +1,99 @@
+#include "out.h"
+
+#include <errno.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+void out_init(struct cg_out *o, int fd) {
+    o->fd = fd;
+    o->len = 0;
+}
+
+/* write() may be partial (pipes) or interrupted; a failed write drops the rest silently:
+ * there is nobody to tell, and the host must still die of its own signal. */
+void out_flush(struct cg_out *o) {
+    size_t done = 0;
+    while (done < o->len) {
+        ssize_t n = write(o->fd, o->buf + done, o->len - done);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            break;
+        done += (size_t)n;
+    }
+    o->len = 0;
+}
+
+void out_strn(struct cg_out *o, const char *s, size_t n) {
+    for (size_t i = 0; i < n; i++) {
+        if (o->len == sizeof o->buf)
+            out_flush(o);
+        o->buf[o->len++] = s[i];
+    }
+}
+
+size_t cg_strlen(const char *s) {
+    size_t n = 0;
+    while (s[n])
+        n++;
+    return n;
+}
+
+size_t cg_strnlen(const char *s, size_t max) {
+    size_t n = 0;
+    while (n < max && s[n])
+        n++;
+    return n;
+}
+
+int cg_streq(const char *a, const char *b) {
+    while (*a && *a == *b)
+        a++, b++;
+    return *a == *b;
+}
+
+void out_str(struct cg_out *o, const char *s) { out_strn(o, s, cg_strlen(s)); }
+
+void out_char(struct cg_out *o, char c) { out_strn(o, &c, 1); }
+
+void out_udec(struct cg_out *o, uint64_t v) {
+    char tmp[24];
+    int i = sizeof tmp;
+    do {
+        tmp[--i] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    out_strn(o, tmp + i, sizeof tmp - (size_t)i);
+}
+
+void out_dec(struct cg_out *o, int64_t v) {
+    if (v < 0) {
+        out_char(o, '-');
+        out_udec(o, (uint64_t)0 - (uint64_t)v);
+    } else {
+        out_udec(o, (uint64_t)v);
+    }
+}
+
+void out_hex(struct cg_out *o, uint64_t v, int width) {
+    static const char digits[] = "0123456789abcdef";
+    char tmp[18];
+    int i = sizeof tmp;
+    do {
+        tmp[--i] = digits[v & 15];
+        v >>= 4;
+    } while (v && i > 2);
+    while ((int)sizeof tmp - i < width && i > 2)
+        tmp[--i] = '0';
+    tmp[--i] = 'x';
+    tmp[--i] = '0';
+    out_strn(o, tmp + i, sizeof tmp - (size_t)i);
+}
+
+void out_hexbytes(struct cg_out *o, const uint8_t *p, size_t n) {
+    static const char digits[] = "0123456789abcdef";
+    for (size_t i = 0; i < n; i++) {
+        char two[2] = {digits[p[i] >> 4], digits[p[i] & 15]};
+        out_strn(o, two, 2);
+    }
+}

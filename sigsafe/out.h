@@ -1,0 +1,31 @@
+/*
+ * out.h — formatting into a fixed buffer and raw write(): the only output the handler has.
+ * No stdio (it locks and allocates), no errno-dependent library calls.
+ */
+#ifndef CG_OUT_H
+#define CG_OUT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct cg_out {
+    int fd;
+    size_t len;
+    char buf[8192];
+};
+
+void out_init(struct cg_out *o, int fd);
+void out_flush(struct cg_out *o);
+void out_str(struct cg_out *o, const char *s);
+void out_strn(struct cg_out *o, const char *s, size_t n);
+void out_char(struct cg_out *o, char c);
+void out_dec(struct cg_out *o, int64_t v);
+void out_udec(struct cg_out *o, uint64_t v);
+/* 0x-prefixed lower-case hex; width pads with zeros (0 = minimal). */
+void out_hex(struct cg_out *o, uint64_t v, int width);
+void out_hexbytes(struct cg_out *o, const uint8_t *p, size_t n);
+
+size_t cg_strlen(const char *s);
+size_t cg_strnlen(const char *s, size_t max);
+int cg_streq(const char *a, const char *b);
+#endif

@@ -1,0 +1,346 @@
+/*
+ * report.c — compose the text report.  Runs only on the one thread that claimed the report,
+ * so its large working areas are static (the handler may run on a small alternate stack
+ * that the host installed, not ours).
+ */
+#include "report.h"
+
+#include <fcntl.h>
+#include <sys/syscall.h>
+#include <ucontext.h>
+#include <unistd.h>
+
+#include "crashguard.h"
+#include "describe.h"
+#include "memread.h"
+#include "symbols.h"
+#include "unwind.h"
+
+static struct cg_stack crash_stack;
+static struct cg_reader crash_reader;
+
+#define MAX_TRACE_MODULES 64
+static const struct cg_module *trace_modules[MAX_TRACE_MODULES];
+static int trace_module_count;
+
+static void note_module(const struct cg_module *m) {
+    for (int i = 0; i < trace_module_count; i++)
+        if (trace_modules[i] == m)
+            return;
+    if (trace_module_count < MAX_TRACE_MODULES)
+        trace_modules[trace_module_count++] = m;
+}
+
+/* /proc may be unmounted or the descriptor table full: the name is then "?". */
+static void out_thread_name(struct cg_out *o, pid_t tid) {
+    char path[64] = "/proc/self/task/";
+    size_t n = cg_strlen(path);
+    char digits[16];
+    int d = 0;
+    for (unsigned v = (unsigned)tid; v || d == 0; v /= 10)
+        digits[d++] = (char)('0' + v % 10);
+    while (d)
+        path[n++] = digits[--d];
+    const char *tail = "/comm";
+    while (*tail)
+        path[n++] = *tail++;
+    path[n] = 0;
+    char name[32];
+    ssize_t len = -1;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd >= 0) {
+        len = read(fd, name, sizeof name - 1);
+        close(fd);
+    }
+    if (len <= 0) {
+        out_str(o, "?");
+        return;
+    }
+    while (len > 0 && name[len - 1] == '\n')
+        len--;
+    out_strn(o, name, (size_t)len);
+}
+
+static void thread_stack_bounds(pid_t tid, uintptr_t *lo, uintptr_t *hi) {
+    if (cg_self.stack_hi) {
+        *lo = cg_self.stack_lo;
+        *hi = cg_self.stack_hi;
+    } else if (tid == cg_config.main_tid) {
+        *lo = cg_config.main_stack_lo;
+        *hi = cg_config.main_stack_hi;
+    } else {
+        *lo = *hi = 0;
+    }
+}
+
+static int is_stack_overflow(uintptr_t addr, uintptr_t sp, uintptr_t lo, uintptr_t hi) {
+    /* In or just below the thread's guard region... */
+    if (hi && addr < lo + cg_self.guard_size + 4096 && addr + (64u << 10) >= lo)
+        return 1;
+    /* ...or, bounds unknown, an unreadable address right at the stack pointer. */
+    struct cg_reader r;
+    reader_init(&r);
+    uintptr_t w;
+    return addr + (64u << 10) >= sp && addr <= sp + 4096 && !read_word(&r, addr & ~(uintptr_t)7, &w);
+}
+
+static void out_diagnosis(struct cg_out *o, int sig, const siginfo_t *info,
+                          const struct cg_regs *regs, uintptr_t lo, uintptr_t hi) {
+    const char *d = 0;
+    uintptr_t addr = (uintptr_t)info->si_addr;
+    int code = info->si_code;
+    if (code <= 0 || code == SI_KERNEL) {
+        if (sig == SIGABRT && code == SI_TKILL && info->si_pid == getpid())
+            d = "the program called abort() (failed assert, glibc heap check, std::terminate, "
+                "or an explicit abort)";
+        else if (code == SI_USER || code == SI_QUEUE || code == SI_TKILL)
+            d = "the signal was sent by software, not raised by a faulting instruction";
+        else if (code == SI_KERNEL && sig == SIGSEGV)
+            d = "general protection fault: a non-canonical or privileged address (often a "
+                "corrupted pointer)";
+    } else if (sig == SIGSEGV || sig == SIGBUS) {
+        if (addr == regs->pc && addr < 4096)
+            d = "call through a NULL function pointer";
+        else if (addr == regs->pc && code == SEGV_ACCERR)
+            d = "execution of non-executable memory";
+        else if (addr == regs->pc)
+            d = "jump to an unmapped address (corrupted function pointer or return address)";
+        else if (addr < 4096)
+            d = "NULL-pointer dereference";
+        else if (addr < 65536)
+            d = "NULL-pointer dereference (at an offset from NULL: a field of a NULL struct "
+                "pointer or an index into a NULL array)";
+        else if (sig == SIGSEGV && is_stack_overflow(addr, regs->sp, lo, hi))
+            d = "stack overflow (the fault address is in or just below the thread's stack "
+                "guard; look for deep or infinite recursion)";
+        else if (sig == SIGBUS && code == BUS_ADRERR)
+            d = "access beyond the end of a memory-mapped file (the file was truncated), or "
+                "a hardware memory error";
+    } else if (sig == SIGFPE && code == FPE_INTDIV) {
+        d = "integer division by zero";
+    } else if (sig == SIGFPE && code == FPE_INTOVF) {
+        d = "integer overflow in division (e.g. INT_MIN / -1)";
+    } else if (sig == SIGILL) {
+        d = "illegal instruction: a compiler-inserted trap (__builtin_trap, unreachable code), "
+            "or code built for a newer CPU";
+    } else if (sig == SIGTRAP) {
+        d = "breakpoint trap (int3 / __builtin_debugtrap) with no debugger attached";
+    } else if (sig == SIGSYS) {
+        d = "a seccomp filter refused a system call";
+    }
+    if (d) {
+        out_str(o, "diagnosis: ");
+        out_str(o, d);
+        out_char(o, '\n');
+    }
+}
+
+static void out_registers(struct cg_out *o, const ucontext_t *uc) {
+#if defined(__x86_64__)
+    static const struct {
+        const char *name;
+        int reg;
+    } regs[] = {
+        {"rax", REG_RAX}, {"rbx", REG_RBX}, {"rcx", REG_RCX}, {"rdx", REG_RDX},
+        {"rsi", REG_RSI}, {"rdi", REG_RDI}, {"rbp", REG_RBP}, {"rsp", REG_RSP},
+        {"r8 ", REG_R8},  {"r9 ", REG_R9},  {"r10", REG_R10}, {"r11", REG_R11},
+        {"r12", REG_R12}, {"r13", REG_R13}, {"r14", REG_R14}, {"r15", REG_R15},
+        {"rip", REG_RIP}, {"efl", REG_EFL}, {"err", REG_ERR}, {"trp", REG_TRAPNO},
+    };
+    const int n = (int)(sizeof regs / sizeof regs[0]);
+    for (int i = 0; i < n; i++) {
+        out_str(o, i % 4 == 0 ? "  " : "  ");
+        out_str(o, regs[i].name);
+        out_char(o, ' ');
+        out_hex(o, (uint64_t)uc->uc_mcontext.gregs[regs[i].reg], 16);
+        if (i % 4 == 3 || i == n - 1)
+            out_char(o, '\n');
+    }
+#elif defined(__aarch64__)
+    for (int i = 0; i < 31; i++) {
+        out_str(o, "  x");
+        out_udec(o, (uint64_t)i);
+        out_str(o, i < 10 ? "  " : " ");
+        out_hex(o, uc->uc_mcontext.regs[i], 16);
+        if (i % 4 == 3)
+            out_char(o, '\n');
+    }
+    out_str(o, "  sp  ");
+    out_hex(o, uc->uc_mcontext.sp, 16);
+    out_str(o, "  pc  ");
+    out_hex(o, uc->uc_mcontext.pc, 16);
+    out_char(o, '\n');
+#endif
+}
+
+static void out_frame(struct cg_out *o, uint64_t n, const struct cg_frame *f) {
+    out_char(o, '#');
+    out_udec(o, n);
+    out_char(o, ' ');
+    out_hex(o, f->pc, 16);
+    out_str(o, " in ");
+    const struct cg_module *m = find_module(f->pc);
+    if (!m) {
+        out_str(o, "?? (??)");
+    } else {
+        note_module(m);
+        /* A return address points after the call; the call itself is at pc-1. */
+        uintptr_t lookup = f->how == CG_FRAME_CONTEXT ? f->pc : f->pc - 1;
+        uint64_t off = 0;
+        size_t max = 0;
+        const char *name = find_symbol(m, lookup - m->bias, &off, &max);
+        if (name) {
+            size_t len = 0;
+            while (len < max && name[len])
+                len++;
+            out_strn(o, name, len);
+            out_char(o, '+');
+            out_hex(o, off + (f->pc - lookup), 0);
+        } else {
+            out_str(o, "??");
+        }
+        out_str(o, " (");
+        out_str(o, m->path);
+        out_char(o, '+');
+        out_hex(o, f->pc - m->bias, 0);
+        out_char(o, ')');
+    }
+    if (f->how == CG_FRAME_GUESS)
+        out_str(o, " [guessed: return address at the stack pointer]");
+    out_char(o, '\n');
+}
+
+static void out_backtrace(struct cg_out *o, const struct cg_stack *s) {
+    struct cg_frame f;
+    int elided = 0;
+    for (uint64_t i = 0; i < s->total; i++) {
+        if (stack_frame(s, i, &f)) {
+            out_frame(o, i, &f);
+        } else if (!elided) {
+            elided = 1;
+            uint64_t kept = CG_STACK_HEAD + CG_STACK_TAIL;
+            out_str(o, "    ... ");
+            out_udec(o, s->total - kept);
+            out_str(o, " frames omitted ...\n");
+        }
+    }
+    out_str(o, "(");
+    out_udec(o, s->total);
+    out_str(o, s->total == 1 ? " frame; " : " frames; ");
+    out_str(o, s->end_reason);
+    out_str(o, ")\n");
+}
+
+static void out_modules(struct cg_out *o) {
+    out_str(o, "modules in the backtrace:\n");
+    for (int i = 0; i < trace_module_count; i++) {
+        const struct cg_module *m = trace_modules[i];
+        out_str(o, "  ");
+        out_str(o, m->path);
+        out_str(o, " base ");
+        out_hex(o, m->bias, 0);
+        out_str(o, " build-id ");
+        if (m->build_id_len)
+            out_hexbytes(o, m->build_id, m->build_id_len);
+        else
+            out_str(o, "none");
+        out_char(o, '\n');
+    }
+}
+
+/* Why a frame has no name: said once per module, so "??" is never unexplained. */
+static void out_notes(struct cg_out *o) {
+    int header = 0;
+    for (int i = 0; i < trace_module_count; i++) {
+        const struct cg_module *m = trace_modules[i];
+        uint32_t state = atomic_load_explicit(&((struct cg_module *)m)->symtab_state,
+                                              memory_order_acquire);
+        if (state == CG_SYMTAB_READY)
+            continue;
+        if (!header++)
+            out_str(o, "notes:\n");
+        out_str(o, "  module ");
+        out_str(o, m->path);
+        if (state == CG_SYMTAB_FAILED) {
+            out_str(o, ": no symbols: ");
+            out_strn(o, m->note, cg_strnlen(m->note, CG_NOTE_MAX));
+        } else {
+            out_str(o, cg_config.go_started ? ": symbols not computed yet when the crash happened"
+                                            : ": no symbol table (precomputation did not run: ");
+            if (!cg_config.go_started) {
+                out_str(o, cg_config.go_reason ? cg_config.go_reason : "unknown");
+                out_char(o, ')');
+            }
+        }
+        out_char(o, '\n');
+    }
+    if (atomic_load_explicit(&cg_global_note_set, memory_order_acquire)) {
+        if (!header++)
+            out_str(o, "notes:\n");
+        out_str(o, "  ");
+        out_strn(o, cg_global_note, cg_strnlen(cg_global_note, CG_NOTE_MAX));
+        out_char(o, '\n');
+    }
+}
+
+void write_report(struct cg_out *o, int sig, const siginfo_t *info, void *ucontext, pid_t tid) {
+    const ucontext_t *uc = ucontext;
+    struct cg_regs regs;
+    regs_from_context(uc, &regs);
+    uintptr_t lo, hi;
+    thread_stack_bounds(tid, &lo, &hi);
+    trace_module_count = 0;
+
+    out_str(o, "\n*** crashguard: ");
+    out_str(o, signal_name(sig));
+    out_str(o, " (");
+    out_str(o, signal_words(sig));
+    out_str(o, "), ");
+    out_str(o, code_words(sig, info->si_code));
+    out_str(o, " [si_code ");
+    out_dec(o, info->si_code);
+    out_str(o, "]");
+    if (info->si_code == SI_USER || info->si_code == SI_TKILL || info->si_code == SI_QUEUE) {
+        out_str(o, " from pid ");
+        out_dec(o, info->si_pid);
+        out_str(o, " uid ");
+        out_udec(o, info->si_uid);
+    }
+    out_char(o, '\n');
+    if (code_has_address(sig, info->si_code)) {
+        out_str(o, "fault address: ");
+        out_hex(o, (uintptr_t)info->si_addr, 0);
+        out_char(o, '\n');
+    }
+    if (sig == SIGSYS && info->si_code == 1) {
+        out_str(o, "system call: ");
+        out_dec(o, info->si_syscall);
+        out_char(o, '\n');
+    }
+    out_diagnosis(o, sig, info, &regs, lo, hi);
+
+    out_str(o, "process: pid ");
+    out_dec(o, getpid());
+    uint32_t nmod = atomic_load_explicit(&cg_module_count, memory_order_acquire);
+    if (nmod) {
+        out_str(o, ", executable ");
+        out_str(o, cg_modules[0].path);
+    }
+    out_str(o, "\nthread: tid ");
+    out_dec(o, tid);
+    out_str(o, " \"");
+    out_thread_name(o, tid);
+    out_str(o, tid == getpid() ? "\" (main thread)\n" : "\"\n");
+
+    out_str(o, "registers:\n");
+    out_registers(o, uc);
+
+    reader_init(&crash_reader);
+    unwind_stack(&regs, lo, hi, &crash_reader, &crash_stack);
+    out_str(o, "backtrace:\n");
+    out_backtrace(o, &crash_stack);
+    out_modules(o);
+    out_notes(o);
+    out_str(o, "*** end of crashguard report\n");
+    out_flush(o);
+}

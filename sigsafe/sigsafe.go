@@ -1,0 +1,91 @@
+// Package sigsafe holds the C code that runs inside the crash signal handler, and the Go seam
+// through which load-time code reads the module registry and publishes tables to it.
+//
+// Nothing in this Go file runs on the signal path: the handler only reads what these
+// functions published, with acquire loads, from memory outside the Go heap.
+package sigsafe
+
+/*
+#cgo CFLAGS: -std=gnu11 -D_GNU_SOURCE -O2 -Wall -Wextra -Wno-trigraphs -Wno-unused-parameter -Werror -ftls-model=initial-exec -fno-omit-frame-pointer -fno-stack-protector
+#include <string.h>
+#include "crashguard.h"
+
+static uint32_t module_count(void) {
+	return atomic_load_explicit(&cg_module_count, memory_order_acquire);
+}
+static struct cg_module *module_at(uint32_t i) { return &cg_modules[i]; }
+static void publish_symtab(uint32_t i, const void *blob) {
+	atomic_store_explicit(&cg_modules[i].symtab, (const struct cg_symtab_header *)blob, memory_order_release);
+	atomic_store_explicit(&cg_modules[i].symtab_state, CG_SYMTAB_READY, memory_order_release);
+}
+static void copy_note(char *dst, const char *src, size_t n) {
+	if (n >= CG_NOTE_MAX)
+		n = CG_NOTE_MAX - 1;
+	memcpy(dst, src, n);
+	dst[n] = 0;
+}
+static void fail_symtab(uint32_t i, const char *note, size_t n) {
+	copy_note(cg_modules[i].note, note, n);
+	atomic_store_explicit(&cg_modules[i].symtab_state, CG_SYMTAB_FAILED, memory_order_release);
+}
+static void set_global_note(const char *note, size_t n) {
+	copy_note(cg_global_note, note, n);
+	atomic_store_explicit(&cg_global_note_set, 1, memory_order_release);
+}
+static void precompute_done(void) { atomic_store_explicit(&cg_precompute_done, 1, memory_order_release); }
+*/
+import "C"
+
+import "unsafe"
+
+// Module is one ELF object as the constructor found it mapped in this process.
+type Module struct {
+	Index   int
+	Path    string
+	Bias    uintptr // runtime address = Bias + ELF virtual address
+	Lo, Hi  uintptr // range of its PT_LOAD segments
+	BuildID []byte
+}
+
+// Modules returns the registry as the C constructor filled it.
+func Modules() []Module {
+	n := int(C.module_count())
+	mods := make([]Module, 0, n)
+	for i := 0; i < n; i++ {
+		m := C.module_at(C.uint32_t(i))
+		mods = append(mods, Module{
+			Index:   i,
+			Path:    C.GoString(&m.path[0]),
+			Bias:    uintptr(m.bias),
+			Lo:      uintptr(m.lo),
+			Hi:      uintptr(m.hi),
+			BuildID: C.GoBytes(unsafe.Pointer(&m.build_id[0]), C.int(m.build_id_len)),
+		})
+	}
+	return mods
+}
+
+// PublishSymbols hands module i's symbol table to the handler. blob must be a table made
+// by BuildSymbolTable, never freed afterwards.
+func PublishSymbols(i int, blob *SymbolTable) {
+	C.publish_symtab(C.uint32_t(i), unsafe.Pointer(&blob.mem[0]))
+}
+
+// FailSymbols records why module i has no symbols; the report prints it.
+func FailSymbols(i int, note string) {
+	b := []byte(note)
+	if len(b) == 0 {
+		b = []byte("unknown reason")
+	}
+	C.fail_symtab(C.uint32_t(i), (*C.char)(unsafe.Pointer(&b[0])), C.size_t(len(b)))
+}
+
+// SetGlobalNote records a note about the whole precomputation (e.g. a recovered panic).
+func SetGlobalNote(note string) {
+	b := []byte(note + "\x00")
+	C.set_global_note((*C.char)(unsafe.Pointer(&b[0])), C.size_t(len(b)-1))
+}
+
+// PrecomputeDone tells the handler that no more tables are coming, so a crash need not
+// wait for them.
+func PrecomputeDone() { C.precompute_done() }

@@ -1,0 +1,65 @@
+#include "symbols.h"
+
+const struct cg_module *find_module(uintptr_t addr) {
+    uint32_t n = atomic_load_explicit(&cg_module_count, memory_order_acquire);
+    if (n > CG_MAX_MODULES)
+        n = CG_MAX_MODULES;
+    for (uint32_t i = 0; i < n; i++)
+        if (addr >= cg_modules[i].lo && addr < cg_modules[i].hi)
+            return &cg_modules[i];
+    return 0;
+}
+
+/* The blob was built by our own code, but the handler must never trust a pointer it did not
+ * check: a table corrupted in memory would otherwise turn one crash into a fault in here. */
+static int symtab_valid(const struct cg_symtab_header *h) {
+    if (h->magic != CG_SYMTAB_MAGIC || h->version != CG_SYMTAB_VERSION)
+        return 0;
+    uint64_t syms_end = (uint64_t)h->symbols_off + (uint64_t)h->count * sizeof(struct cg_symbol);
+    uint64_t strs_end = (uint64_t)h->strings_off + h->strings_size;
+    return h->symbols_off >= sizeof *h && syms_end <= h->total_size &&
+           strs_end <= h->total_size && h->symbols_off % 8 == 0 && h->strings_size > 0;
+}
+
+const struct cg_symtab_header *module_symtab(const struct cg_module *m) {
+    if (atomic_load_explicit(&((struct cg_module *)m)->symtab_state, memory_order_acquire) !=
+        CG_SYMTAB_READY)
+        return 0;
+    const struct cg_symtab_header *h =
+        atomic_load_explicit(&((struct cg_module *)m)->symtab, memory_order_acquire);
+    return h && symtab_valid(h) ? h : 0;
+}
+
+const char *find_symbol(const struct cg_module *m, uint64_t vaddr, uint64_t *offset,
+                        size_t *name_max) {
+    const struct cg_symtab_header *h = module_symtab(m);
+    if (!h || h->count == 0)
+        return 0;
+    const struct cg_symbol *syms = (const struct cg_symbol *)((const char *)h + h->symbols_off);
+    /* Last symbol whose start <= vaddr. */
+    uint32_t lo = 0, hi = h->count;
+    while (lo < hi) {
+        uint32_t mid = lo + (hi - lo) / 2;
+        if (syms[mid].start <= vaddr)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    if (lo == 0)
+        return 0;
+    const struct cg_symbol *s = &syms[lo - 1];
+    /* Past a sized symbol's end is another, unnamed function: say "??" rather than misname. */
+    if (s->size ? vaddr - s->start >= s->size : vaddr != s->start)
+        return 0;
+    if (s->name_off >= h->strings_size)
+        return 0;
+    *offset = vaddr - s->start;
+    *name_max = h->strings_size - s->name_off;
+    return (const char *)h + h->strings_off + s->name_off;
+}
+
+struct cg_module cg_modules[CG_MAX_MODULES];
+_Atomic uint32_t cg_module_count;
+char cg_global_note[CG_NOTE_MAX];
+_Atomic uint32_t cg_global_note_set;
+_Atomic uint32_t cg_precompute_done;

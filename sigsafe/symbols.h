@@ -1,0 +1,19 @@
+/*
+ * symbols.h — address → module → symbol, reading only the registry and published tables.
+ */
+#ifndef CG_SYMBOLS_H
+#define CG_SYMBOLS_H
+
+#include "crashguard.h"
+
+/* The module whose PT_LOAD range holds addr, or NULL. */
+const struct cg_module *find_module(uintptr_t addr);
+
+/* The published, validated symbol table of m, or NULL while none is ready. */
+const struct cg_symtab_header *module_symtab(const struct cg_module *m);
+
+/* Name of the function holding ELF address vaddr in m; NULL if unknown.
+ * *offset receives vaddr - start; *name_max bounds the name's length. */
+const char *find_symbol(const struct cg_module *m, uint64_t vaddr, uint64_t *offset,
+                        size_t *name_max);
+#endif

@@ -1,0 +1,79 @@
+package sigsafe
+
+/*
+#include "crashguard.h"
+*/
+import "C"
+
+import (
+	"errors"
+	"fmt"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
+
+// Symbol is one function for the handler's symbol table.
+type Symbol struct {
+	Start uint64 // ELF virtual address
+	Size  uint32 // 0 when unknown
+	Name  string // already demangled
+}
+
+// SymbolTable is a cg_symtab_header blob in anonymous memory outside the Go heap, laid out
+// with the C header's own types so the writer and the reader cannot disagree.
+type SymbolTable struct {
+	mem []byte
+}
+
+// Size is the blob's length in bytes.
+func (t *SymbolTable) Size() int { return len(t.mem) }
+
+// BuildSymbolTable lays out syms, which must be sorted by Start with no duplicate Start, and
+// makes the memory read-only.
+func BuildSymbolTable(syms []Symbol) (*SymbolTable, error) {
+	if len(syms) > 1<<28 {
+		return nil, errors.New("too many symbols")
+	}
+	var strSize uint64 = 1 // offset 0 is the empty name
+	for i, s := range syms {
+		if i > 0 && syms[i-1].Start >= s.Start {
+			return nil, fmt.Errorf("symbols not sorted at %d", i)
+		}
+		strSize += uint64(len(s.Name)) + 1
+	}
+	hdrSize := uint64(unsafe.Sizeof(C.struct_cg_symtab_header{}))
+	symSize := uint64(unsafe.Sizeof(C.struct_cg_symbol{}))
+	symOff := (hdrSize + 7) &^ 7
+	strOff := symOff + uint64(len(syms))*symSize
+	total := strOff + strSize
+	if total > 1<<32-1 {
+		return nil, errors.New("symbol table larger than 4 GiB")
+	}
+	mem, err := unix.Mmap(-1, 0, int(total), unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS)
+	if err != nil {
+		return nil, fmt.Errorf("mmap %d bytes: %w", total, err)
+	}
+	h := (*C.struct_cg_symtab_header)(unsafe.Pointer(&mem[0]))
+	h.magic = C.CG_SYMTAB_MAGIC
+	h.version = C.CG_SYMTAB_VERSION
+	h.total_size = C.uint64_t(total)
+	h.count = C.uint32_t(len(syms))
+	h.symbols_off = C.uint32_t(symOff)
+	h.strings_off = C.uint32_t(strOff)
+	h.strings_size = C.uint32_t(strSize)
+	out := unsafe.Slice((*C.struct_cg_symbol)(unsafe.Pointer(&mem[symOff])), len(syms))
+	strs := mem[strOff:]
+	pos := uint64(1)
+	for i, s := range syms {
+		out[i].start = C.uint64_t(s.Start)
+		out[i].size = C.uint32_t(s.Size)
+		out[i].name_off = C.uint32_t(pos)
+		pos += uint64(copy(strs[pos:], s.Name)) + 1 // the mapping is zero-filled: NUL included
+	}
+	if err := unix.Mprotect(mem, unix.PROT_READ); err != nil {
+		unix.Munmap(mem)
+		return nil, fmt.Errorf("mprotect: %w", err)
+	}
+	return &SymbolTable{mem: mem}, nil
+}

@@ -1,0 +1,177 @@
+/* core.c — the crash zoo of the core issue: `core MODE`.  Every function that must appear in
+ * a backtrace is noinline with a distinctive name; built -O0 with frame pointers. */
+#include <assert.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#define NOINLINE __attribute__((noinline))
+
+/* ---- NULL dereference through named functions (one of them static) ---- */
+static NOINLINE int static_leaf_reads(int *p) { return *p; }
+NOINLINE int middle_adds(int *p) { return static_leaf_reads(p) + 1; }
+NOINLINE int outer_calls(int *p) { return middle_adds(p) + 2; }
+
+/* ---- stack overflow ---- */
+NOINLINE int recurse_forever(int depth) {
+    volatile char pad[256];
+    pad[0] = (char)depth;
+    return recurse_forever(depth + 1) + pad[0];
+}
+static void *overflow_thread(void *arg) {
+    (void)arg;
+    recurse_forever(0);
+    return 0;
+}
+
+/* ---- arithmetic, illegal instruction, bus error ---- */
+NOINLINE int divide(int a, int b) { return a / b; }
+NOINLINE void trap_here(void) { __builtin_trap(); }
+NOINLINE int touch_past_eof(const char *path) {
+    int fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0600);
+    if (fd < 0 || ftruncate(fd, 4096) != 0)
+        return -1;
+    char *p = mmap(0, 8192, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    if (p == MAP_FAILED)
+        return -1;
+    if (ftruncate(fd, 0) != 0) /* the mapping now extends past the end of the file */
+        return -1;
+    return p[100];
+}
+
+/* ---- abort paths ---- */
+NOINLINE void check_invariant(int x) { assert(x == 42); }
+NOINLINE void corrupt_heap(void) {
+    char *volatile p = malloc(32);
+    free(p);
+    free(p); /* glibc: "free(): double free detected" -> abort() */
+}
+
+/* ---- a crash while other threads hammer malloc ---- */
+static void *hammer_malloc(void *arg) {
+    (void)arg;
+    for (;;) {
+        void *v[64];
+        for (int i = 0; i < 64; i++)
+            v[i] = malloc((size_t)(16 + i * 24));
+        for (int i = 0; i < 64; i++)
+            free(v[i]);
+    }
+    return 0;
+}
+
+/* ---- a fault inside the program's own signal handler ---- */
+NOINLINE void usr1_handler_faults(int sig) {
+    (void)sig;
+    volatile int *p = 0;
+    *p = 1;
+}
+
+/* ---- the program's own SIGSEGV handler that recovers with siglongjmp ---- */
+static sigjmp_buf recover_point;
+static void recovering_handler(int sig) {
+    (void)sig;
+    siglongjmp(recover_point, 1);
+}
+
+static void *nothing(void *arg) { return arg; }
+
+static int count_mappings(void) {
+    FILE *f = fopen("/proc/self/maps", "r");
+    int n = 0, c;
+    if (!f)
+        return -1;
+    while ((c = fgetc(f)) != EOF)
+        n += c == '\n';
+    fclose(f);
+    return n;
+}
+
+int main(int argc, char **argv) {
+    const char *mode = argc > 1 ? argv[1] : "null";
+    setvbuf(stdout, 0, _IONBF, 0);
+    if (!strcmp(mode, "null"))
+        return outer_calls(0);
+    if (!strcmp(mode, "overflow-main"))
+        return recurse_forever(0);
+    if (!strcmp(mode, "overflow-thread")) {
+        pthread_attr_t a;
+        pthread_t t;
+        pthread_attr_init(&a);
+        pthread_attr_setstacksize(&a, 256 * 1024);
+        pthread_create(&t, &a, overflow_thread, 0);
+        pthread_join(t, 0);
+        return 0;
+    }
+    if (!strcmp(mode, "fpe"))
+        return divide(argc, argc - 2);
+    if (!strcmp(mode, "ill"))
+        trap_here();
+    if (!strcmp(mode, "bus"))
+        return touch_past_eof(argc > 2 ? argv[2] : "bus.tmp");
+    if (!strcmp(mode, "assert"))
+        check_invariant(argc);
+    if (!strcmp(mode, "double-free"))
+        corrupt_heap();
+    if (!strcmp(mode, "malloc-storm")) {
+        pthread_t t;
+        for (int i = 0; i < 8; i++)
+            pthread_create(&t, 0, hammer_malloc, 0);
+        usleep(100 * 1000);
+        return outer_calls(0);
+    }
+    if (!strcmp(mode, "in-handler")) {
+        signal(SIGUSR1, usr1_handler_faults);
+        raise(SIGUSR1);
+        return 0;
+    }
+    if (!strcmp(mode, "threads")) {
+        int before = count_mappings();
+        for (int i = 0; i < 2000; i++) {
+            pthread_t t;
+            if (pthread_create(&t, 0, nothing, 0) != 0)
+                return 3;
+            pthread_join(t, 0);
+        }
+        printf("mappings before %d after %d\n", before, count_mappings());
+        return outer_calls(0);
+    }
+    if (!strcmp(mode, "fork")) {
+        pid_t child = fork();
+        if (child == 0)
+            return outer_calls(0);
+        int status;
+        waitpid(child, &status, 0);
+        printf("child %s %d\n", WIFSIGNALED(status) ? "signal" : "exit",
+               WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status));
+        return 0;
+    }
+    if (!strcmp(mode, "own-handler")) {
+        struct sigaction sa;
+        memset(&sa, 0, sizeof sa);
+        sa.sa_handler = recovering_handler;
+        sigaction(SIGSEGV, &sa, 0);
+        int recovered = 0;
+        for (int i = 0; i < 100; i++)
+            if (sigsetjmp(recover_point, 1) == 0)
+                static_leaf_reads(0);
+            else
+                recovered++;
+        printf("recovered %d\n", recovered);
+        return 0;
+    }
+    if (!strcmp(mode, "kill-self")) {
+        kill(getpid(), SIGSEGV);
+        sleep(5);
+        return 0;
+    }
+    fprintf(stderr, "unknown mode %s\n", mode);
+    return 2;
+}
