@@ -31,6 +31,7 @@ const (
 var errNotELF = errors.New("not an ELF file")
 
 type elfSection struct {
+	name    string
 	typ     uint32
 	flags   uint64
 	addr    uint64
@@ -66,8 +67,10 @@ func parseELF(data []byte) (*elfFile, error) {
 		return nil, errors.New("section headers past the end of the file (truncated?)")
 	}
 	f := &elfFile{data: data, sections: make([]elfSection, shnum)}
+	nameOffsets := make([]uint32, shnum)
 	for i := range f.sections {
 		h := data[shoff+uint64(i)*sectionHdrSize:]
+		nameOffsets[i] = le.Uint32(h)
 		f.sections[i] = elfSection{
 			typ:     le.Uint32(h[4:]),
 			flags:   le.Uint64(h[8:]),
@@ -78,7 +81,31 @@ func parseELF(data []byte) (*elfFile, error) {
 			entsize: le.Uint64(h[56:]),
 		}
 	}
+	// Section names, when the name table is sound; unnamed sections are still usable by type.
+	if shstrndx := uint64(le.Uint16(data[0x3e:])); shstrndx < shnum {
+		if names, err := f.sectionData(f.sections[shstrndx]); err == nil {
+			for i := range f.sections {
+				if off := uint64(nameOffsets[i]); off < uint64(len(names)) {
+					end := off
+					for end < uint64(len(names)) && names[end] != 0 {
+						end++
+					}
+					f.sections[i].name = string(names[off:end])
+				}
+			}
+		}
+	}
 	return f, nil
+}
+
+// section returns the first section with this name.
+func (f *elfFile) section(name string) (elfSection, bool) {
+	for _, s := range f.sections {
+		if s.name == name {
+			return s, true
+		}
+	}
+	return elfSection{}, false
 }
 
 // sectionData returns a section's bytes, or an error if they lie outside the file.

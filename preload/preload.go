@@ -43,42 +43,109 @@ func Run() {
 func buildModule(m sigsafe.Module) {
 	defer func() {
 		if r := recover(); r != nil {
-			sigsafe.FailSymbols(m.Index, fmt.Sprintf("reading it failed (recovered panic: %v)", r))
+			note := fmt.Sprintf("reading it failed (recovered panic: %v)", r)
+			sigsafe.FailSymbols(m.Index, note)
+			sigsafe.FailUnwind(m.Index, note)
 		}
 	}()
-	syms, err := ModuleSymbols(m.Path, m.BuildID)
+	f, unmap, err := openModule(m.Path, m.BuildID)
 	if err != nil {
 		sigsafe.FailSymbols(m.Index, err.Error())
+		sigsafe.FailUnwind(m.Index, err.Error())
 		return
 	}
-	tab, err := sigsafe.BuildSymbolTable(syms)
-	if err != nil {
+	defer unmap()
+	if tab, err := symbolTable(f); err != nil {
 		sigsafe.FailSymbols(m.Index, err.Error())
-		return
+	} else {
+		sigsafe.PublishSymbols(m.Index, tab)
 	}
-	sigsafe.PublishSymbols(m.Index, tab)
+	if tab, err := unwindTable(f); err != nil {
+		sigsafe.FailUnwind(m.Index, err.Error())
+	} else {
+		sigsafe.PublishUnwind(m.Index, tab)
+	}
 }
 
-// ModuleSymbols reads the function symbols of the ELF file at path, checks that it is the
-// file that was loaded (same build-id, when the loaded image has one), and returns them
-// sorted, one per address, demangled.
-func ModuleSymbols(path string, loadedBuildID []byte) ([]sigsafe.Symbol, error) {
+// openModule maps and parses the ELF file at path and checks that it is the file that was
+// loaded (same build-id, when the loaded image has one).
+func openModule(path string, loadedBuildID []byte) (*elfFile, func(), error) {
 	if !strings.HasPrefix(path, "/") {
-		return nil, fmt.Errorf("no file to read (%q is not a path)", path)
+		return nil, nil, fmt.Errorf("no file to read (%q is not a path)", path)
 	}
 	data, err := mapFile(path)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	defer unix.Munmap(data)
+	unmap := func() { unix.Munmap(data) }
 	f, err := parseELF(data)
+	if err != nil {
+		unmap()
+		return nil, nil, err
+	}
+	if id := f.buildID(); len(loadedBuildID) > 0 && len(id) > 0 && !bytes.Equal(id, loadedBuildID) {
+		unmap()
+		return nil, nil, errors.New("the file on disk is not the one loaded (build-id differs; replaced since start?)")
+	}
+	return f, unmap, nil
+}
+
+// ModuleSymbols returns the function symbols of the ELF file at path, sorted, one per
+// address, demangled.
+func ModuleSymbols(path string, loadedBuildID []byte) ([]sigsafe.Symbol, error) {
+	f, unmap, err := openModule(path, loadedBuildID)
 	if err != nil {
 		return nil, err
 	}
-	if id := f.buildID(); len(loadedBuildID) > 0 && len(id) > 0 && !bytes.Equal(id, loadedBuildID) {
-		return nil, errors.New("the file on disk is not the one loaded (build-id differs; replaced since start?)")
-	}
+	defer unmap()
 	return collectSymbols(f)
+}
+
+func symbolTable(f *elfFile) (*sigsafe.SymbolTable, error) {
+	syms, err := collectSymbols(f)
+	if err != nil {
+		return nil, err
+	}
+	return sigsafe.BuildSymbolTable(syms)
+}
+
+// maxUnwindRows bounds one module's table (libLLVM has about 1.3 million rows).
+const maxUnwindRows = 8 << 20
+
+func unwindTable(f *elfFile) (*sigsafe.UnwindTable, error) {
+	s, ok := f.section(".eh_frame")
+	if !ok {
+		return nil, errors.New("no .eh_frame (built without unwind tables)")
+	}
+	data, err := f.sectionData(s)
+	if err != nil {
+		return nil, err
+	}
+	rows, skipped, err := UnwindRows(data, s.addr, maxUnwindRows)
+	if err != nil {
+		return nil, fmt.Errorf(".eh_frame: %v", err)
+	}
+	if len(rows) == 0 {
+		return nil, fmt.Errorf(".eh_frame describes no code (%d entries unusable)", skipped)
+	}
+	index := map[Rule]uint32{}
+	var rules []sigsafe.UnwindRule
+	out := make([]sigsafe.UnwindRow, 0, len(rows))
+	for _, r := range rows {
+		if r.Start > 1<<32-1 {
+			return nil, errors.New("code above 4 GiB: not representable in the unwind table")
+		}
+		id, ok := index[r.Rule]
+		if !ok {
+			id = uint32(len(rules))
+			index[r.Rule] = id
+			rules = append(rules, sigsafe.UnwindRule{Kind: uint8(r.Rule.Kind), CFAReg: r.Rule.CFAReg,
+				FPRule: r.Rule.FPRule, CFAOff: r.Rule.CFAOff, FPOff: r.Rule.FPOff, RAOff: r.Rule.RAOff,
+				DerefAdd: r.Rule.DerefAdd})
+		}
+		out = append(out, sigsafe.UnwindRow{Start: uint32(r.Start), Rule: id})
+	}
+	return sigsafe.BuildUnwindTable(out, rules)
 }
 
 func mapFile(path string) ([]byte, error) {

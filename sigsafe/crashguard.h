@@ -42,6 +42,51 @@ struct cg_symbol {
     uint32_t name_off; /* into the string area; names are stored demangled */
 };
 
+/* Unwind table blob: address ranges → rules (docs/tables.md). */
+#define CG_UNWIND_MAGIC 0x444e5755u /* "UWND" little-endian */
+#define CG_UNWIND_VERSION 1u
+
+struct cg_unwind_header {
+    uint32_t magic;
+    uint32_t version;
+    uint64_t total_size;
+    uint32_t row_count;  /* struct cg_unwind_row[row_count] at rows_off, sorted by start */
+    uint32_t rows_off;
+    uint32_t rule_count; /* struct cg_unwind_rule[rule_count] at rules_off */
+    uint32_t rules_off;
+};
+
+struct cg_unwind_row {
+    uint32_t start; /* ELF address where this rule begins; it holds until the next row */
+    uint32_t rule;  /* index into the rules */
+};
+
+enum cg_rule_kind {
+    CG_RULE_INVALID = 0, /* no usable rule here: fall back to frame pointers */
+    CG_RULE_CFA = 1,     /* CFA = reg + cfa_off */
+    CG_RULE_CFA_DEREF = 2, /* CFA = *(reg + cfa_off) + deref_add (stack realignment) */
+    CG_RULE_PLT = 3,     /* CFA = rsp + cfa_off + ((pc & 15) >= deref_add ? 8 : 0) */
+    CG_RULE_SIGNAL = 4,  /* signal trampoline: a ucontext_t sits at the stack pointer */
+    CG_RULE_STOP = 5,    /* return address undefined: outermost frame */
+};
+
+enum cg_fp_rule {
+    CG_FP_SAME = 0,   /* the caller's frame pointer is unchanged */
+    CG_FP_AT_CFA = 1, /* saved at CFA + fp_off */
+    CG_FP_LOST = 2,   /* not recoverable from this frame */
+};
+
+struct cg_unwind_rule {
+    uint8_t kind;
+    uint8_t cfa_reg; /* DWARF register number: x86-64 7 = rsp, 6 = rbp */
+    uint8_t fp_rule;
+    uint8_t pad;
+    int32_t cfa_off;
+    int16_t fp_off;
+    int16_t ra_off;  /* return address at CFA + ra_off */
+    int32_t deref_add;
+};
+
 enum cg_symtab_state {
     CG_SYMTAB_PENDING = 0, /* Go has not finished this module (or is not running) */
     CG_SYMTAB_READY = 1,   /* symtab points at a validated blob */
@@ -57,6 +102,9 @@ struct cg_module {
     _Atomic(const struct cg_symtab_header *) symtab;
     _Atomic uint32_t symtab_state;
     char note[CG_NOTE_MAX]; /* written before symtab_state becomes FAILED */
+    _Atomic(const struct cg_unwind_header *) unwind;
+    _Atomic uint32_t unwind_state; /* enum cg_symtab_state */
+    char unwind_note[CG_NOTE_MAX];
 };
 
 extern struct cg_module cg_modules[CG_MAX_MODULES];

@@ -99,18 +99,18 @@ static void out_diagnosis(struct cg_out *o, int sig, const siginfo_t *info,
             d = "general protection fault: a non-canonical or privileged address (often a "
                 "corrupted pointer)";
     } else if (sig == SIGSEGV || sig == SIGBUS) {
-        if (addr == regs->pc && addr < 4096)
+        if (addr == regs->r[CG_REG_PC] && addr < 4096)
             d = "call through a NULL function pointer";
-        else if (addr == regs->pc && code == SEGV_ACCERR)
+        else if (addr == regs->r[CG_REG_PC] && code == SEGV_ACCERR)
             d = "execution of non-executable memory";
-        else if (addr == regs->pc)
+        else if (addr == regs->r[CG_REG_PC])
             d = "jump to an unmapped address (corrupted function pointer or return address)";
         else if (addr < 4096)
             d = "NULL-pointer dereference";
         else if (addr < 65536)
             d = "NULL-pointer dereference (at an offset from NULL: a field of a NULL struct "
                 "pointer or an index into a NULL array)";
-        else if (sig == SIGSEGV && is_stack_overflow(addr, regs->sp, lo, hi))
+        else if (sig == SIGSEGV && is_stack_overflow(addr, regs->r[CG_REG_SP], lo, hi))
             d = "stack overflow (the fault address is in or just below the thread's stack "
                 "guard; look for deep or infinite recursion)";
         else if (sig == SIGBUS && code == BUS_ADRERR)
@@ -180,7 +180,17 @@ static void out_frame(struct cg_out *o, uint64_t n, const struct cg_frame *f) {
     out_hex(o, f->pc, 16);
     out_str(o, " in ");
     const struct cg_module *m = find_module(f->pc);
-    if (!m) {
+    if (f->how == CG_FRAME_SIGTRAMP) {
+        out_str(o, "<signal handler called>");
+        if (m) {
+            note_module(m);
+            out_str(o, " (");
+            out_str(o, m->path);
+            out_char(o, '+');
+            out_hex(o, f->pc - m->bias, 0);
+            out_char(o, ')');
+        }
+    } else if (!m) {
         out_str(o, "?? (??)");
     } else {
         note_module(m);
@@ -206,7 +216,7 @@ static void out_frame(struct cg_out *o, uint64_t n, const struct cg_frame *f) {
         out_char(o, ')');
     }
     if (f->how == CG_FRAME_GUESS)
-        out_str(o, " [guessed: return address at the stack pointer]");
+        out_str(o, " [guessed: return address taken from the top of the stack]");
     out_char(o, '\n');
 }
 

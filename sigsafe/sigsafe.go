@@ -18,6 +18,10 @@ static void publish_symtab(uint32_t i, const void *blob) {
 	atomic_store_explicit(&cg_modules[i].symtab, (const struct cg_symtab_header *)blob, memory_order_release);
 	atomic_store_explicit(&cg_modules[i].symtab_state, CG_SYMTAB_READY, memory_order_release);
 }
+static void publish_unwind(uint32_t i, const void *blob) {
+	atomic_store_explicit(&cg_modules[i].unwind, (const struct cg_unwind_header *)blob, memory_order_release);
+	atomic_store_explicit(&cg_modules[i].unwind_state, CG_SYMTAB_READY, memory_order_release);
+}
 static void copy_note(char *dst, const char *src, size_t n) {
 	if (n >= CG_NOTE_MAX)
 		n = CG_NOTE_MAX - 1;
@@ -27,6 +31,10 @@ static void copy_note(char *dst, const char *src, size_t n) {
 static void fail_symtab(uint32_t i, const char *note, size_t n) {
 	copy_note(cg_modules[i].note, note, n);
 	atomic_store_explicit(&cg_modules[i].symtab_state, CG_SYMTAB_FAILED, memory_order_release);
+}
+static void fail_unwind(uint32_t i, const char *note, size_t n) {
+	copy_note(cg_modules[i].unwind_note, note, n);
+	atomic_store_explicit(&cg_modules[i].unwind_state, CG_SYMTAB_FAILED, memory_order_release);
 }
 static void set_global_note(const char *note, size_t n) {
 	copy_note(cg_global_note, note, n);
@@ -69,6 +77,20 @@ func Modules() []Module {
 // by BuildSymbolTable, never freed afterwards.
 func PublishSymbols(i int, blob *SymbolTable) {
 	C.publish_symtab(C.uint32_t(i), unsafe.Pointer(&blob.mem[0]))
+}
+
+// PublishUnwind hands module i's unwind table to the handler; never freed afterwards.
+func PublishUnwind(i int, t *UnwindTable) {
+	C.publish_unwind(C.uint32_t(i), unsafe.Pointer(&t.mem[0]))
+}
+
+// FailUnwind records why module i has no unwind table.
+func FailUnwind(i int, note string) {
+	b := []byte(note)
+	if len(b) == 0 {
+		b = []byte("unknown reason")
+	}
+	C.fail_unwind(C.uint32_t(i), (*C.char)(unsafe.Pointer(&b[0])), C.size_t(len(b)))
 }
 
 // FailSymbols records why module i has no symbols; the report prints it.

@@ -58,6 +58,42 @@ const char *find_symbol(const struct cg_module *m, uint64_t vaddr, uint64_t *off
     return (const char *)h + h->strings_off + s->name_off;
 }
 
+static int unwind_valid(const struct cg_unwind_header *h) {
+    if (h->magic != CG_UNWIND_MAGIC || h->version != CG_UNWIND_VERSION)
+        return 0;
+    uint64_t rows_end = (uint64_t)h->rows_off + (uint64_t)h->row_count * sizeof(struct cg_unwind_row);
+    uint64_t rules_end =
+        (uint64_t)h->rules_off + (uint64_t)h->rule_count * sizeof(struct cg_unwind_rule);
+    return h->rows_off >= sizeof *h && rows_end <= h->total_size && h->rules_off >= sizeof *h &&
+           rules_end <= h->total_size && h->rows_off % 4 == 0 && h->rules_off % 4 == 0;
+}
+
+const struct cg_unwind_header *module_unwind(const struct cg_module *m) {
+    struct cg_module *mm = (struct cg_module *)m;
+    if (atomic_load_explicit(&mm->unwind_state, memory_order_acquire) != CG_SYMTAB_READY)
+        return 0;
+    const struct cg_unwind_header *h = atomic_load_explicit(&mm->unwind, memory_order_acquire);
+    return h && unwind_valid(h) ? h : 0;
+}
+
+const struct cg_unwind_rule *find_unwind_rule(const struct cg_module *m, uint64_t vaddr) {
+    const struct cg_unwind_header *h = module_unwind(m);
+    if (!h || h->row_count == 0 || vaddr > UINT32_MAX)
+        return 0;
+    const struct cg_unwind_row *rows = (const struct cg_unwind_row *)((const char *)h + h->rows_off);
+    uint32_t lo = 0, hi = h->row_count;
+    while (lo < hi) {
+        uint32_t mid = lo + (hi - lo) / 2;
+        if (rows[mid].start <= vaddr)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    if (lo == 0 || rows[lo - 1].rule >= h->rule_count)
+        return 0;
+    return (const struct cg_unwind_rule *)((const char *)h + h->rules_off) + rows[lo - 1].rule;
+}
+
 struct cg_module cg_modules[CG_MAX_MODULES];
 _Atomic uint32_t cg_module_count;
 char cg_global_note[CG_NOTE_MAX];

@@ -16,4 +16,9 @@ const struct cg_symtab_header *module_symtab(const struct cg_module *m);
  * *offset receives vaddr - start; *name_max bounds the name's length. */
 const char *find_symbol(const struct cg_module *m, uint64_t vaddr, uint64_t *offset,
                         size_t *name_max);
+/* The published, validated unwind table of m, or NULL. */
+const struct cg_unwind_header *module_unwind(const struct cg_module *m);
+
+/* The rule covering ELF address vaddr in m, or NULL (no table, or no row). */
+const struct cg_unwind_rule *find_unwind_rule(const struct cg_module *m, uint64_t vaddr);
 #endif

@@ -77,3 +77,81 @@ func BuildSymbolTable(syms []Symbol) (*SymbolTable, error) {
 	}
 	return &SymbolTable{mem: mem}, nil
 }
+
+// UnwindRule and UnwindRow mirror struct cg_unwind_rule and struct cg_unwind_row.
+type UnwindRule struct {
+	Kind     uint8
+	CFAReg   uint8
+	FPRule   uint8
+	CFAOff   int32
+	FPOff    int16
+	RAOff    int16
+	DerefAdd int32
+}
+
+type UnwindRow struct {
+	Start uint32
+	Rule  uint32
+}
+
+// UnwindTable is a cg_unwind_header blob in anonymous memory outside the Go heap.
+type UnwindTable struct {
+	mem []byte
+}
+
+// Size is the blob's length in bytes.
+func (t *UnwindTable) Size() int { return len(t.mem) }
+
+// BuildUnwindTable lays out rows (sorted by Start, Rule indexes into rules) and makes the
+// memory read-only.
+func BuildUnwindTable(rows []UnwindRow, rules []UnwindRule) (*UnwindTable, error) {
+	for i, r := range rows {
+		if i > 0 && rows[i-1].Start >= r.Start {
+			return nil, fmt.Errorf("unwind rows not sorted at %d", i)
+		}
+		if int(r.Rule) >= len(rules) {
+			return nil, fmt.Errorf("unwind row %d names rule %d of %d", i, r.Rule, len(rules))
+		}
+	}
+	hdrSize := uint64(unsafe.Sizeof(C.struct_cg_unwind_header{}))
+	rowSize := uint64(unsafe.Sizeof(C.struct_cg_unwind_row{}))
+	ruleSize := uint64(unsafe.Sizeof(C.struct_cg_unwind_rule{}))
+	rowsOff := (hdrSize + 7) &^ 7
+	rulesOff := (rowsOff + uint64(len(rows))*rowSize + 7) &^ 7
+	total := rulesOff + uint64(len(rules))*ruleSize
+	if total > 1<<32-1 {
+		return nil, errors.New("unwind table larger than 4 GiB")
+	}
+	mem, err := unix.Mmap(-1, 0, int(total), unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS)
+	if err != nil {
+		return nil, fmt.Errorf("mmap %d bytes: %w", total, err)
+	}
+	h := (*C.struct_cg_unwind_header)(unsafe.Pointer(&mem[0]))
+	h.magic = C.CG_UNWIND_MAGIC
+	h.version = C.CG_UNWIND_VERSION
+	h.total_size = C.uint64_t(total)
+	h.row_count = C.uint32_t(len(rows))
+	h.rows_off = C.uint32_t(rowsOff)
+	h.rule_count = C.uint32_t(len(rules))
+	h.rules_off = C.uint32_t(rulesOff)
+	if len(rows) > 0 {
+		out := unsafe.Slice((*C.struct_cg_unwind_row)(unsafe.Pointer(&mem[rowsOff])), len(rows))
+		for i, r := range rows {
+			out[i].start = C.uint32_t(r.Start)
+			out[i].rule = C.uint32_t(r.Rule)
+		}
+	}
+	if len(rules) > 0 {
+		out := unsafe.Slice((*C.struct_cg_unwind_rule)(unsafe.Pointer(&mem[rulesOff])), len(rules))
+		for i, r := range rules {
+			out[i] = C.struct_cg_unwind_rule{kind: C.uint8_t(r.Kind), cfa_reg: C.uint8_t(r.CFAReg),
+				fp_rule: C.uint8_t(r.FPRule), cfa_off: C.int32_t(r.CFAOff), fp_off: C.int16_t(r.FPOff),
+				ra_off: C.int16_t(r.RAOff), deref_add: C.int32_t(r.DerefAdd)}
+		}
+	}
+	if err := unix.Mprotect(mem, unix.PROT_READ); err != nil {
+		unix.Munmap(mem)
+		return nil, fmt.Errorf("mprotect: %w", err)
+	}
+	return &UnwindTable{mem: mem}, nil
+}

@@ -1,20 +1,37 @@
 #include "unwind.h"
 
+#include <stddef.h>
+
 #include "symbols.h"
 
-void regs_from_context(const ucontext_t *uc, struct cg_regs *r) {
+/* ---- registers ---- */
+
 #if defined(__x86_64__)
-    r->pc = (uintptr_t)uc->uc_mcontext.gregs[REG_RIP];
-    r->sp = (uintptr_t)uc->uc_mcontext.gregs[REG_RSP];
-    r->fp = (uintptr_t)uc->uc_mcontext.gregs[REG_RBP];
-#elif defined(__aarch64__)
-    r->pc = (uintptr_t)uc->uc_mcontext.pc;
-    r->sp = (uintptr_t)uc->uc_mcontext.sp;
-    r->fp = (uintptr_t)uc->uc_mcontext.regs[29];
-#else
-#error "crashguard: unsupported architecture"
-#endif
+/* gregs[] index for each DWARF register number. */
+static const int greg_of_dwarf[CG_NREGS] = {
+    REG_RAX, REG_RDX, REG_RCX, REG_RBX, REG_RSI, REG_RDI, REG_RBP, REG_RSP, REG_R8,
+    REG_R9,  REG_R10, REG_R11, REG_R12, REG_R13, REG_R14, REG_R15, REG_RIP,
+};
+
+void regs_from_context(const ucontext_t *uc, struct cg_regs *regs) {
+    for (int i = 0; i < CG_NREGS; i++)
+        regs->r[i] = (uintptr_t)uc->uc_mcontext.gregs[greg_of_dwarf[i]];
+    regs->valid = (1u << CG_NREGS) - 1;
 }
+
+int regs_from_ucontext(uintptr_t uc, struct cg_reader *rd, struct cg_regs *regs) {
+    uintptr_t gregs = uc + offsetof(ucontext_t, uc_mcontext.gregs);
+    for (int i = 0; i < CG_NREGS; i++)
+        if (!read_word(rd, gregs + (uintptr_t)greg_of_dwarf[i] * 8, &regs->r[i]))
+            return 0;
+    regs->valid = (1u << CG_NREGS) - 1;
+    return 1;
+}
+#else
+#error "crashguard: the unwinder supports x86-64 only so far"
+#endif
+
+/* ---- frames ---- */
 
 static void push(struct cg_stack *s, uintptr_t pc, uint8_t how) {
     struct cg_frame f = {pc, how};
@@ -43,58 +60,166 @@ int stack_frame(const struct cg_stack *s, uint64_t i, struct cg_frame *f) {
 
 static int code_address(uintptr_t pc) { return pc >= 4096 && find_module(pc) != 0; }
 
-/* A frame pointer is believable only inside the thread's stack (or, when its bounds are
- * unknown, within 64 MiB above the stack pointer), 8-byte aligned, and above the last one. */
-static int plausible_fp(uintptr_t fp, uintptr_t sp, uintptr_t lo, uintptr_t hi) {
-    if (fp & 7)
+/* ---- one step ---- */
+
+struct walk {
+    struct cg_regs regs;
+    int exact;            /* look up pc itself (interrupted pc), not pc-1 (return address) */
+    uintptr_t lo, hi;     /* the stack being walked, if known */
+    struct cg_reader *rd;
+    const char *why;      /* set when the walk ends */
+};
+
+static int has(const struct cg_regs *r, int reg) { return reg < CG_NREGS && (r->valid >> reg) & 1; }
+
+static int on_stack(const struct walk *w, uintptr_t addr) {
+    if (w->lo && w->hi)
+        return addr >= w->lo && addr < w->hi;
+    return addr > w->regs.r[CG_REG_SP] && addr - w->regs.r[CG_REG_SP] < ((uintptr_t)64 << 20);
+}
+
+/* Applies a call-frame rule: computes the CFA and the caller's pc, sp and fp. */
+static int step_with_rule(struct walk *w, const struct cg_unwind_rule *rule) {
+    struct cg_regs *r = &w->regs;
+    uintptr_t cfa;
+    switch (rule->kind) {
+    case CG_RULE_STOP:
+        w->why = "outermost frame";
         return 0;
-    if (lo && hi)
-        return fp >= lo && fp + 16 <= hi && fp >= sp;
-    return fp >= sp && fp - sp < ((uintptr_t)64 << 20);
+    case CG_RULE_SIGNAL: {
+        /* Returning into the kernel's signal frame: the interrupted registers are in the
+         * ucontext_t at the stack pointer, and execution resumes at an exact pc. */
+        struct cg_regs next;
+        if (!regs_from_ucontext(r->r[CG_REG_SP], w->rd, &next)) {
+            w->why = "unreadable signal frame";
+            return 0;
+        }
+        *r = next;
+        w->exact = 1;
+        if (!(w->lo && w->hi && next.r[CG_REG_SP] >= w->lo && next.r[CG_REG_SP] < w->hi))
+            w->lo = w->hi = 0; /* the handler ran on an alternate stack: bounds no longer apply */
+        return 1;
+    }
+    case CG_RULE_CFA:
+        if (!has(r, rule->cfa_reg)) {
+            w->why = "CFA register not recoverable";
+            return 0;
+        }
+        cfa = r->r[rule->cfa_reg] + (uintptr_t)(intptr_t)rule->cfa_off;
+        break;
+    case CG_RULE_CFA_DEREF: {
+        uintptr_t v;
+        if (!has(r, rule->cfa_reg) ||
+            !read_word(w->rd, r->r[rule->cfa_reg] + (uintptr_t)(intptr_t)rule->cfa_off, &v)) {
+            w->why = "realigned frame: saved CFA unreadable";
+            return 0;
+        }
+        cfa = v + (uintptr_t)(intptr_t)rule->deref_add;
+        break;
+    }
+    case CG_RULE_PLT:
+        cfa = r->r[CG_REG_SP] + (uintptr_t)(intptr_t)rule->cfa_off +
+              (((r->r[CG_REG_PC] & 15) >= (uintptr_t)rule->deref_add) ? 8 : 0);
+        break;
+    default:
+        w->why = "unknown unwind rule";
+        return 0;
+    }
+    /* The CFA is the caller's stack pointer: it must lie above ours, on the stack. */
+    if (cfa <= r->r[CG_REG_SP] || !on_stack(w, cfa - 8)) {
+        w->why = "implausible CFA (corrupt stack?)";
+        return 0;
+    }
+    uintptr_t ra, fp = r->r[CG_REG_FP];
+    if (!read_word(w->rd, cfa + (uintptr_t)(intptr_t)rule->ra_off, &ra)) {
+        w->why = "unreadable return address";
+        return 0;
+    }
+    int fp_known = has(r, CG_REG_FP);
+    if (rule->fp_rule == CG_FP_AT_CFA)
+        fp_known = read_word(w->rd, cfa + (uintptr_t)(intptr_t)rule->fp_off, &fp);
+    else if (rule->fp_rule != CG_FP_SAME)
+        fp_known = 0;
+    r->valid = (1u << CG_REG_SP) | (1u << CG_REG_PC) | (fp_known ? 1u << CG_REG_FP : 0);
+    r->r[CG_REG_SP] = cfa;
+    r->r[CG_REG_PC] = ra;
+    r->r[CG_REG_FP] = fp;
+    w->exact = 0;
+    return 1;
+}
+
+/* No rule: walk the frame-pointer chain if rbp looks like a frame on this stack. */
+static int step_with_frame_pointer(struct walk *w) {
+    struct cg_regs *r = &w->regs;
+    uintptr_t fp = r->r[CG_REG_FP], next_fp, ra;
+    if (!has(r, CG_REG_FP) || (fp & 7) || fp < r->r[CG_REG_SP] || !on_stack(w, fp + 8)) {
+        w->why = fp ? "no unwind rule and no usable frame pointer" : "end of the frame-pointer chain";
+        return 0;
+    }
+    if (!read_word(w->rd, fp, &next_fp) || !read_word(w->rd, fp + 8, &ra)) {
+        w->why = "unreadable frame";
+        return 0;
+    }
+    r->r[CG_REG_SP] = fp + 16;
+    r->r[CG_REG_PC] = ra;
+    r->r[CG_REG_FP] = next_fp;
+    r->valid = (1u << CG_REG_SP) | (1u << CG_REG_PC) | (next_fp > fp ? 1u << CG_REG_FP : 0);
+    w->exact = 0;
+    return 1;
+}
+
+/* A jump to a bad address, or a leaf without unwind information: the caller's return
+ * address is the word at the stack pointer. */
+static int step_from_stack_top(struct walk *w) {
+    uintptr_t ra;
+    if (!read_word(w->rd, w->regs.r[CG_REG_SP], &ra) || !code_address(ra))
+        return 0;
+    w->regs.r[CG_REG_SP] += 8;
+    w->regs.r[CG_REG_PC] = ra;
+    w->regs.valid &= ~(1u << CG_REG_PC);
+    w->regs.valid |= 1u << CG_REG_PC;
+    w->exact = 0;
+    return 1;
 }
 
 void unwind_stack(const struct cg_regs *start, uintptr_t stack_lo, uintptr_t stack_hi,
                   struct cg_reader *rd, struct cg_stack *out) {
+    struct walk w = {.regs = *start, .exact = 1, .lo = stack_lo, .hi = stack_hi, .rd = rd};
     out->total = 0;
-    out->end_reason = "end of the frame-pointer chain";
-    uintptr_t sp = start->sp, fp = start->fp;
-    push(out, start->pc, CG_FRAME_CONTEXT);
-
-    /* A call through a NULL or wild pointer leaves pc outside all code, with the caller's
-     * return address still on top of the stack. */
-    if (!code_address(start->pc)) {
-        uintptr_t ra;
-        if (read_word(rd, sp, &ra) && code_address(ra)) {
-            push(out, ra, CG_FRAME_GUESS);
-            sp += 8;
-        }
-    }
-
+    push(out, w.regs.r[CG_REG_PC], CG_FRAME_CONTEXT);
     for (uint64_t steps = 0; steps < CG_UNWIND_MAX_STEPS; steps++) {
-        if (!plausible_fp(fp, sp, stack_lo, stack_hi)) {
-            out->end_reason = fp ? "frame pointer outside the stack" : "end of the frame-pointer chain";
-            return;
+        uintptr_t pc = w.regs.r[CG_REG_PC];
+        const struct cg_module *m = find_module(pc);
+        const struct cg_unwind_rule *rule =
+            m ? find_unwind_rule(m, (w.exact ? pc : pc - 1) - m->bias) : 0;
+        uint8_t how;
+        if (rule && rule->kind != CG_RULE_INVALID) {
+            int signal = rule->kind == CG_RULE_SIGNAL;
+            if (!step_with_rule(&w, rule))
+                break;
+            how = signal ? CG_FRAME_CONTEXT : CG_FRAME_CALLER;
+        } else if (steps == 0 && (!m || module_unwind(m)) && step_from_stack_top(&w)) {
+            how = CG_FRAME_GUESS;
+        } else if (step_with_frame_pointer(&w)) {
+            how = CG_FRAME_FP;
+        } else {
+            break;
         }
-        uintptr_t next_fp, ra;
-        if (!read_word(rd, fp, &next_fp) || !read_word(rd, fp + 8, &ra)) {
-            out->end_reason = "unreadable frame";
-            return;
+        uintptr_t next = w.regs.r[CG_REG_PC];
+        if (next == 0) {
+            w.why = "end of stack";
+            break;
         }
-        if (ra == 0) {
-            out->end_reason = "end of stack";
-            return;
+        if (!code_address(next)) {
+            w.why = "return address outside known code";
+            break;
         }
-        if (!code_address(ra)) {
-            out->end_reason = "return address outside known code";
-            return;
-        }
-        push(out, ra, CG_FRAME_FP);
-        if (next_fp <= fp) {
-            out->end_reason = next_fp ? "frame pointer did not increase" : "end of stack";
-            return;
-        }
-        sp = fp + 16;
-        fp = next_fp;
+        /* A return address that lands in the signal trampoline: say so, as gdb does. */
+        const struct cg_module *nm = find_module(next);
+        const struct cg_unwind_rule *nr = nm ? find_unwind_rule(nm, next - 1 - nm->bias) : 0;
+        if (how != CG_FRAME_CONTEXT && nr && nr->kind == CG_RULE_SIGNAL)
+            how = CG_FRAME_SIGTRAMP;
+        push(out, next, how);
     }
-    out->end_reason = "too many frames";
+    out->end_reason = w.why ? w.why : "too many frames";
 }

@@ -1,5 +1,7 @@
 /*
- * unwind.h — walking a thread's stack from the registers the kernel saved at the signal.
+ * unwind.h — walking a thread's stack from the registers the kernel saved at the signal,
+ * with the precomputed call-frame rules (tables from .eh_frame), falling back to the
+ * frame-pointer chain where a module has no rule.
  */
 #ifndef CG_UNWIND_H
 #define CG_UNWIND_H
@@ -9,16 +11,28 @@
 
 #include "memread.h"
 
-/* The registers an unwinder needs, taken out of the arch-specific ucontext. */
+/* The registers an unwinder can know, in DWARF numbering (x86-64: 0 rax, 1 rdx, 2 rcx,
+ * 3 rbx, 4 rsi, 5 rdi, 6 rbp, 7 rsp, 8-15 r8-r15, 16 rip). */
+#define CG_NREGS 17
 struct cg_regs {
-    uintptr_t pc, sp, fp;
+    uintptr_t r[CG_NREGS];
+    uint32_t valid; /* bit n: r[n] is known */
 };
-void regs_from_context(const ucontext_t *uc, struct cg_regs *r);
+#define CG_REG_FP 6
+#define CG_REG_SP 7
+#define CG_REG_PC 16
+
+/* Fills regs from a ucontext_t at uc (read with checks: it may be a saved signal frame). */
+int regs_from_ucontext(uintptr_t uc, struct cg_reader *rd, struct cg_regs *regs);
+void regs_from_context(const ucontext_t *uc, struct cg_regs *regs);
 
 enum cg_frame_how {
-    CG_FRAME_CONTEXT, /* the interrupted pc itself */
-    CG_FRAME_FP,      /* a return address found through the frame-pointer chain */
-    CG_FRAME_GUESS,   /* the word at the stack pointer, after a jump to a bad address */
+    CG_FRAME_CONTEXT,  /* an interrupted pc: the faulting instruction, or one a signal hit */
+    CG_FRAME_CALLER,   /* a return address, recovered with the module's call-frame rules */
+    CG_FRAME_FP,       /* a return address, found through the frame-pointer chain */
+    CG_FRAME_GUESS,    /* the word at the stack pointer: after a jump to a bad address, or
+                          a leaf function without unwind information */
+    CG_FRAME_SIGTRAMP, /* the signal-return trampoline: a signal handler was called here */
 };
 
 struct cg_frame {
