@@ -47,64 +47,6 @@ static const char *env(const char *name) {
     return getauxval(AT_SECURE) ? 0 : getenv(name);
 }
 
-/* ---- module snapshot ---- */
-
-static void read_build_id(struct cg_module *m, const ElfW(Phdr) *ph, uintptr_t bias) {
-    const char *p = (const char *)(bias + ph->p_vaddr), *end = p + ph->p_memsz;
-    while (p + sizeof(ElfW(Nhdr)) <= end) {
-        const ElfW(Nhdr) *n = (const ElfW(Nhdr) *)p;
-        size_t name_size = (n->n_namesz + 3) & ~(size_t)3, desc_size = (n->n_descsz + 3) & ~(size_t)3;
-        const char *name = p + sizeof *n, *desc = name + name_size;
-        if (desc + desc_size > end)
-            return;
-        if (n->n_type == NT_GNU_BUILD_ID && n->n_namesz == 4 && memcmp(name, "GNU", 4) == 0) {
-            m->build_id_len = n->n_descsz < CG_BUILD_ID_MAX ? n->n_descsz : CG_BUILD_ID_MAX;
-            memcpy(m->build_id, desc, m->build_id_len);
-            return;
-        }
-        p = desc + desc_size;
-    }
-}
-
-static void executable_path(char *out, size_t size) {
-    ssize_t n = readlink("/proc/self/exe", out, size - 1);
-    if (n > 0) {
-        out[n] = 0;
-        return;
-    }
-    const char *fn = (const char *)getauxval(AT_EXECFN); /* /proc missing: the exec'd name */
-    snprintf(out, size, "%s", fn ? fn : "?");
-}
-
-static int add_module(struct dl_phdr_info *info, size_t size, void *unused) {
-    (void)size, (void)unused;
-    uint32_t n = atomic_load_explicit(&cg_module_count, memory_order_relaxed);
-    if (n >= CG_MAX_MODULES)
-        return 1;
-    struct cg_module *m = &cg_modules[n];
-    memset(m, 0, sizeof *m);
-    m->bias = info->dlpi_addr;
-    m->lo = UINTPTR_MAX;
-    for (int i = 0; i < info->dlpi_phnum; i++) {
-        const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
-        if (ph->p_type == PT_LOAD) {
-            uintptr_t lo = info->dlpi_addr + ph->p_vaddr, hi = lo + ph->p_memsz;
-            m->lo = lo < m->lo ? lo : m->lo;
-            m->hi = hi > m->hi ? hi : m->hi;
-        } else if (ph->p_type == PT_NOTE && !m->build_id_len) {
-            read_build_id(m, ph, info->dlpi_addr);
-        }
-    }
-    if (m->hi == 0)
-        return 0;
-    if (n == 0 && (!info->dlpi_name || !info->dlpi_name[0]))
-        executable_path(m->path, sizeof m->path);
-    else
-        snprintf(m->path, sizeof m->path, "%s", info->dlpi_name ? info->dlpi_name : "?");
-    atomic_store_explicit(&cg_module_count, n + 1, memory_order_release);
-    return 0;
-}
-
 /* ---- the report descriptor ---- */
 
 static void duplicate_report_fd(void) {
@@ -275,7 +217,9 @@ __attribute__((constructor(101))) static void before_go_runtime(void) {
         return;
     }
 
-    dl_iterate_phdr(add_module, 0);
+    cg_loader_hooks.refresh_modules = cg_refresh_modules;
+    cg_loader_hooks.wait_for_module_change = cg_wait_for_module_change;
+    cg_refresh_modules();
     main_stack_bounds();
     duplicate_report_fd();
     for (int sig = 1; sig < CG_NSIG; sig++)

@@ -35,8 +35,30 @@ func Run() {
 	// A file truncated while mapped raises SIGBUS on read; make that a recoverable panic
 	// on this goroutine instead of a fatal runtime error in the host.
 	debug.SetPanicOnFault(true)
+	buildPending()
+	go watchModules()
+}
+
+func buildPending() {
 	for _, m := range sigsafe.Modules() {
-		buildModule(m)
+		if m.Hi != 0 && sigsafe.Pending(m.Index) {
+			buildModule(m)
+		}
+	}
+}
+
+// watchModules builds the tables of modules opened with dlopen after start-up. It sleeps in
+// C (a futex), not in a Go timer: a timer would start the runtime's network poller, whose
+// epoll descriptor a host closing "all other fds" could break.
+func watchModules() {
+	defer func() {
+		if r := recover(); r != nil {
+			sigsafe.SetGlobalNote(fmt.Sprintf("module watcher stopped by a Go panic (recovered): %v", r))
+		}
+	}()
+	debug.SetPanicOnFault(true)
+	for sigsafe.WaitForModuleChange() {
+		buildPending()
 	}
 }
 

@@ -117,6 +117,14 @@ extern _Atomic uint32_t cg_global_note_set;
 /* Set by the Go side when every module's tables are published (or failed). */
 extern _Atomic uint32_t cg_precompute_done;
 
+/* Load-time services of the library's C side, for the Go side (set by the constructor;
+ * function pointers keep the Go packages linkable on their own, e.g. in unit tests). */
+struct cg_loader_hooks {
+    void (*refresh_modules)(void);
+    void (*wait_for_module_change)(void);
+};
+extern struct cg_loader_hooks cg_loader_hooks;
+
 /* ---- configuration and state fixed at load time ---- */
 
 #define CG_NSIG 65

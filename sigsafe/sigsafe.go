@@ -40,6 +40,15 @@ static void set_global_note(const char *note, size_t n) {
 	copy_note(cg_global_note, note, n);
 	atomic_store_explicit(&cg_global_note_set, 1, memory_order_release);
 }
+static int wait_for_module_change(void) {
+	if (!cg_loader_hooks.wait_for_module_change || !cg_loader_hooks.refresh_modules)
+		return 0;
+	cg_loader_hooks.wait_for_module_change();
+	return 1;
+}
+static uint32_t module_state(uint32_t i) {
+	return atomic_load_explicit(&cg_modules[i].symtab_state, memory_order_acquire);
+}
 static void precompute_done(void) { atomic_store_explicit(&cg_precompute_done, 1, memory_order_release); }
 */
 import "C"
@@ -92,6 +101,13 @@ func FailUnwind(i int, note string) {
 	}
 	C.fail_unwind(C.uint32_t(i), (*C.char)(unsafe.Pointer(&b[0])), C.size_t(len(b)))
 }
+
+// WaitForModuleChange blocks until a module was loaded or unloaded with dlopen/dlclose and
+// the registry reflects it. It returns false when there is no loader to watch (tests).
+func WaitForModuleChange() bool { return C.wait_for_module_change() != 0 }
+
+// Pending reports whether module i still waits for its tables.
+func Pending(i int) bool { return C.module_state(C.uint32_t(i)) == C.CG_SYMTAB_PENDING }
 
 // FailSymbols records why module i has no symbols; the report prints it.
 func FailSymbols(i int, note string) {

@@ -99,3 +99,4 @@ _Atomic uint32_t cg_module_count;
 char cg_global_note[CG_NOTE_MAX];
 _Atomic uint32_t cg_global_note_set;
 _Atomic uint32_t cg_precompute_done;
+struct cg_loader_hooks cg_loader_hooks;

@@ -1,0 +1,180 @@
+/*
+ * dlopen_interpose.c — modules loaded (and unloaded) after start-up.
+ *
+ * dlopen and dlclose are interposed only to send a hint; the real call is a tail call, so
+ * glibc still sees the host's own call site as the caller (dlopen resolves RUNPATH, $ORIGIN
+ * and the namespace from its caller's return address).  The registry itself is refreshed on
+ * a Go thread (preload.watchModules) that sleeps in cg_wait_for_module_change: after a hint
+ * it re-reads the loader's list with dl_iterate_phdr, which cannot see a half-loaded object.
+ * A module that disappeared is marked dead before its range could be reused, so the handler
+ * never attributes an address to it again.  Load-time code: never on the signal path.
+ */
+#include <dlfcn.h>
+#include <link.h>
+#include <stddef.h>
+#include <sys/auxv.h>
+#include <linux/futex.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "interpose.h"
+#include "sigsafe/crashguard.h"
+
+typedef void *(*dlopen_fn)(const char *, int);
+typedef int (*dlclose_fn)(void *);
+
+static _Atomic uint32_t dl_hint_seq;
+static _Atomic(dlopen_fn) real_dlopen;
+static _Atomic(dlclose_fn) real_dlclose;
+
+static void module_change_hint(void) {
+    atomic_fetch_add(&dl_hint_seq, 1);
+    syscall(SYS_futex, &dl_hint_seq, FUTEX_WAKE_PRIVATE, 1, 0, 0, 0);
+}
+
+__attribute__((visibility("default"))) void *dlopen(const char *file, int mode) {
+    dlopen_fn real = atomic_load(&real_dlopen);
+    if (!real) {
+        real = (dlopen_fn)dlsym(RTLD_NEXT, "dlopen");
+        atomic_store(&real_dlopen, real);
+    }
+    module_change_hint();
+    return real(file, mode); /* a tail call: see the comment at the top */
+}
+
+__attribute__((visibility("default"))) int dlclose(void *handle) {
+    dlclose_fn real = atomic_load(&real_dlclose);
+    if (!real) {
+        real = (dlclose_fn)dlsym(RTLD_NEXT, "dlclose");
+        atomic_store(&real_dlclose, real);
+    }
+    module_change_hint();
+    return real(handle);
+}
+
+/* ---- the registry, filled at start-up and refreshed on the watcher thread ---- */
+
+static struct {
+    unsigned long long adds, subs;
+    int have;
+} loader_counters;
+
+static void read_build_id(struct cg_module *m, const ElfW(Phdr) *ph, uintptr_t bias) {
+    const char *p = (const char *)(bias + ph->p_vaddr), *end = p + ph->p_memsz;
+    while (p + sizeof(ElfW(Nhdr)) <= end) {
+        const ElfW(Nhdr) *n = (const ElfW(Nhdr) *)p;
+        size_t name_size = (n->n_namesz + 3) & ~(size_t)3, desc_size = (n->n_descsz + 3) & ~(size_t)3;
+        const char *name = p + sizeof *n, *desc = name + name_size;
+        if (desc + desc_size > end)
+            return;
+        if (n->n_type == NT_GNU_BUILD_ID && n->n_namesz == 4 && memcmp(name, "GNU", 4) == 0) {
+            m->build_id_len = n->n_descsz < CG_BUILD_ID_MAX ? n->n_descsz : CG_BUILD_ID_MAX;
+            memcpy(m->build_id, desc, m->build_id_len);
+            return;
+        }
+        p = desc + desc_size;
+    }
+}
+
+static void executable_path(char *out, size_t size) {
+    ssize_t n = readlink("/proc/self/exe", out, size - 1);
+    if (n > 0) {
+        out[n] = 0;
+        return;
+    }
+    const char *fn = (const char *)getauxval(AT_EXECFN); /* /proc missing: the exec'd name */
+    snprintf(out, size, "%s", fn ? fn : "?");
+}
+
+struct scan {
+    uint8_t seen[CG_MAX_MODULES];
+};
+
+static int load_range(const struct dl_phdr_info *info, uintptr_t *lo, uintptr_t *hi) {
+    *lo = UINTPTR_MAX;
+    *hi = 0;
+    for (int i = 0; i < info->dlpi_phnum; i++) {
+        const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+        if (ph->p_type != PT_LOAD)
+            continue;
+        uintptr_t l = info->dlpi_addr + ph->p_vaddr, h = l + ph->p_memsz;
+        *lo = l < *lo ? l : *lo;
+        *hi = h > *hi ? h : *hi;
+    }
+    return *hi != 0;
+}
+
+static int visit_module(struct dl_phdr_info *info, size_t size, void *data) {
+    struct scan *scan = data;
+    if (size >= offsetof(struct dl_phdr_info, dlpi_subs) + sizeof info->dlpi_subs) {
+        loader_counters.adds = info->dlpi_adds;
+        loader_counters.subs = info->dlpi_subs;
+        loader_counters.have = 1;
+    }
+    uintptr_t lo, hi;
+    if (!load_range(info, &lo, &hi))
+        return 0;
+    uint32_t n = atomic_load_explicit(&cg_module_count, memory_order_relaxed);
+    for (uint32_t i = 0; i < n; i++) {
+        if (cg_modules[i].lo == lo && cg_modules[i].hi == hi && cg_modules[i].bias == info->dlpi_addr) {
+            scan->seen[i] = 1;
+            return 0;
+        }
+    }
+    if (n >= CG_MAX_MODULES)
+        return 0;
+    struct cg_module *m = &cg_modules[n];
+    memset(m, 0, sizeof *m);
+    m->bias = info->dlpi_addr;
+    m->lo = lo;
+    m->hi = hi;
+    for (int i = 0; i < info->dlpi_phnum; i++)
+        if (info->dlpi_phdr[i].p_type == PT_NOTE && !m->build_id_len)
+            read_build_id(m, &info->dlpi_phdr[i], info->dlpi_addr);
+    if (n == 0 && (!info->dlpi_name || !info->dlpi_name[0]))
+        executable_path(m->path, sizeof m->path);
+    else
+        snprintf(m->path, sizeof m->path, "%s", info->dlpi_name ? info->dlpi_name : "?");
+    scan->seen[n] = 1;
+    atomic_store_explicit(&cg_module_count, n + 1, memory_order_release);
+    return 0;
+}
+
+void cg_refresh_modules(void) {
+    static struct scan scan; /* one refresher at a time: the constructor, then the watcher */
+    memset(&scan, 0, sizeof scan);
+    dl_iterate_phdr(visit_module, &scan);
+    uint32_t n = atomic_load_explicit(&cg_module_count, memory_order_relaxed);
+    for (uint32_t i = 0; i < n; i++) {
+        if (scan.seen[i] || cg_modules[i].hi == 0)
+            continue;
+        /* Unloaded: take it out of every lookup before its addresses can be reused. */
+        __atomic_store_n(&cg_modules[i].hi, 0, __ATOMIC_RELEASE);
+        __atomic_store_n(&cg_modules[i].lo, 0, __ATOMIC_RELEASE);
+    }
+}
+
+static int loader_changed(unsigned long long adds, unsigned long long subs) {
+    cg_refresh_modules();
+    return !loader_counters.have || loader_counters.adds != adds || loader_counters.subs != subs;
+}
+
+/* Blocks the calling (Go watcher) thread until a dlopen or dlclose hint, then until the
+ * loader's list changed (or ~2 s passed: a dlopen that failed changes nothing). */
+void cg_wait_for_module_change(void) {
+    uint32_t seen = atomic_load(&dl_hint_seq);
+    unsigned long long adds = loader_counters.adds, subs = loader_counters.subs;
+    while (atomic_load(&dl_hint_seq) == seen)
+        syscall(SYS_futex, &dl_hint_seq, FUTEX_WAIT_PRIVATE, seen, 0, 0, 0);
+    for (long ms = 1; ms <= 1024; ms *= 2) {
+        if (loader_changed(adds, subs))
+            return;
+        struct timespec t = {0, ms * 1000 * 1000};
+        if (ms >= 1000)
+            t.tv_sec = 1, t.tv_nsec = 0;
+        nanosleep(&t, 0);
+    }
+}
