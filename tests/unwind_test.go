@@ -13,7 +13,9 @@ import (
 // rules precomputed from .eh_frame can recover these stacks.
 var noFramePointers = []string{"-O2", "-g", "-fomit-frame-pointer", "-fasynchronous-unwind-tables", "-fno-optimize-sibling-calls"}
 
-func unwindBin(t *testing.T) string { return compile(t, "unwind.c", append(noFramePointers, "-ldl")...) }
+func unwindBin(t *testing.T) string {
+	return compile(t, "unwind.c", append(noFramePointers, "-ldl")...)
+}
 
 func pluginLib(t *testing.T) string {
 	t.Helper()
