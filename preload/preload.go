@@ -35,6 +35,12 @@ func Run() {
 	// A file truncated while mapped raises SIGBUS on read; make that a recoverable panic
 	// on this goroutine instead of a fatal runtime error in the host.
 	debug.SetPanicOnFault(true)
+	// The collector never runs on its own: a collection wakes the background scavenger,
+	// whose sleep is a runtime timer, and the first timer opens the network poller's epoll
+	// and eventfd descriptors in the host (research go-cshared-preload §8). With the GC
+	// percentage negative and no memory limit the scavenger has no goal and never sleeps on
+	// a timer; freeOSMemory collects and returns the garbage synchronously instead.
+	debug.SetGCPercent(-1)
 	buildPending()
 	go watchModules()
 }
@@ -45,6 +51,7 @@ func buildPending() {
 			buildModule(m)
 		}
 	}
+	debug.FreeOSMemory()
 }
 
 // watchModules builds the tables of modules opened with dlopen after start-up. It sleeps in

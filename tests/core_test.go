@@ -189,3 +189,23 @@ func TestSignalSentByKill(t *testing.T) {
 	wantLine(t, r, `^\*\*\* crashguard: SIGSEGV \(segmentation fault\), sent by kill\(\) \[si_code 0\] from pid \d+ uid \d+$`)
 	wantLine(t, r, `^diagnosis: the signal was sent by software`)
 }
+
+// The Go runtime must not open its network poller inside the host: a daemon that closes
+// "all other descriptors" would break its epoll descriptor and the runtime would abort the
+// host (research go-cshared-preload §8). The precomputation of a C++ program allocates
+// enough to have triggered collections (and with them the scavenger's timer) before.
+func TestNoPollerDescriptorsAfterPrecomputation(t *testing.T) {
+	bin := compile(t, "fds.cpp", "-O2")
+	r := run(t, runOpts{preload: true}, bin, "1500")
+	if r.exitCode != 0 {
+		t.Fatalf("%s", r)
+	}
+	if !strings.Contains(r.stdout, "fd 0 ") {
+		t.Fatalf("no descriptor listing: %s", r)
+	}
+	for _, bad := range []string{"eventpoll", "eventfd", "cpu.max", "cfs_quota"} {
+		if strings.Contains(r.stdout, bad) {
+			t.Errorf("descriptor %q open in the host after precomputation:\n%s", bad, r.stdout)
+		}
+	}
+}
