@@ -1,0 +1,168 @@
+// Package dwarfcache turns DWARF debug information into the compact line and inline tables
+// the signal handler reads, finds that information where distributions put it, and keeps
+// the results on disk by build-id so later starts parse nothing.
+package dwarfcache
+
+import (
+	"bytes"
+	"debug/elf"
+	"encoding/hex"
+	"hash/crc32"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"golang.org/x/sys/unix"
+)
+
+// DebugDirs are searched for separate debug files (overridable in tests).
+var DebugDirs = []string{"/usr/lib/debug"}
+
+// DebugInfo says where a module's DWARF lives.
+type DebugInfo struct {
+	Path   string // the file holding .debug_info (the module itself or a separate file)
+	Method string // "embedded", "build-id", "debuglink", "debuginfod"
+}
+
+func hasDWARF(f *elf.File) bool {
+	return f.Section(".debug_info") != nil || f.Section(".zdebug_info") != nil
+}
+
+// FindDebugInfo returns where the DWARF for module (already opened as f, at path) is:
+// the module itself, /usr/lib/debug/.build-id/xx/rest.debug, the .gnu_debuglink file
+// (next to the module, in .debug/, under /usr/lib/debug, CRC-checked), or a debuginfod
+// client cache. ok is false when there is none.
+func FindDebugInfo(path string, f *elf.File, buildID []byte) (DebugInfo, bool) {
+	if hasDWARF(f) {
+		return DebugInfo{Path: path, Method: "embedded"}, true
+	}
+	if len(buildID) > 1 {
+		id := hex.EncodeToString(buildID)
+		for _, dir := range DebugDirs {
+			p := filepath.Join(dir, ".build-id", id[:2], id[2:]+".debug")
+			if debugFileMatches(p, buildID) {
+				return DebugInfo{Path: p, Method: "build-id"}, true
+			}
+		}
+		for _, dir := range debuginfodDirs() {
+			p := filepath.Join(dir, id, "debuginfo")
+			if debugFileMatches(p, buildID) {
+				return DebugInfo{Path: p, Method: "debuginfod"}, true
+			}
+		}
+	}
+	if name, crc, ok := debugLink(f); ok {
+		dir := filepath.Dir(path)
+		candidates := []string{filepath.Join(dir, name), filepath.Join(dir, ".debug", name)}
+		for _, d := range DebugDirs {
+			candidates = append(candidates, filepath.Join(d, dir, name))
+		}
+		for _, p := range candidates {
+			if p != path && fileCRC(p) == crc {
+				return DebugInfo{Path: p, Method: "debuglink"}, true
+			}
+		}
+	}
+	return DebugInfo{}, false
+}
+
+func debuginfodDirs() []string {
+	var dirs []string
+	if d := os.Getenv("DEBUGINFOD_CACHE_PATH"); d != "" {
+		dirs = append(dirs, d)
+	}
+	if d := os.Getenv("XDG_CACHE_HOME"); d != "" {
+		dirs = append(dirs, filepath.Join(d, "debuginfod_client"))
+	} else if h := os.Getenv("HOME"); h != "" {
+		dirs = append(dirs, filepath.Join(h, ".cache", "debuginfod_client"))
+	}
+	return dirs
+}
+
+// debugFileMatches opens p and checks that its build-id is the module's.
+func debugFileMatches(p string, buildID []byte) bool {
+	data, err := MapFile(p)
+	if err != nil {
+		return false
+	}
+	defer unix.Munmap(data)
+	f, err := elf.NewFile(bytes.NewReader(data))
+	if err != nil {
+		return false
+	}
+	return bytes.Equal(BuildID(f), buildID)
+}
+
+// BuildID returns the GNU build-id note of f, or nil.
+func BuildID(f *elf.File) []byte {
+	for _, s := range f.Sections {
+		if s.Type != elf.SHT_NOTE {
+			continue
+		}
+		d, err := s.Data()
+		if err != nil {
+			continue
+		}
+		for len(d) >= 12 {
+			namesz, descsz, typ := f.ByteOrder.Uint32(d), f.ByteOrder.Uint32(d[4:]), f.ByteOrder.Uint32(d[8:])
+			nameEnd := 12 + (uint64(namesz)+3)&^3
+			descEnd := nameEnd + (uint64(descsz)+3)&^3
+			if descEnd > uint64(len(d)) {
+				break
+			}
+			if typ == 3 && namesz == 4 && string(d[12:15]) == "GNU" {
+				return d[nameEnd : nameEnd+uint64(descsz)]
+			}
+			d = d[descEnd:]
+		}
+	}
+	return nil
+}
+
+func debugLink(f *elf.File) (string, uint32, bool) {
+	s := f.Section(".gnu_debuglink")
+	if s == nil {
+		return "", 0, false
+	}
+	d, err := s.Data()
+	if err != nil {
+		return "", 0, false
+	}
+	i := bytes.IndexByte(d, 0)
+	if i <= 0 {
+		return "", 0, false
+	}
+	name := string(d[:i])
+	off := (i + 4) &^ 3
+	if off+4 > len(d) || strings.ContainsRune(name, '/') {
+		return "", 0, false
+	}
+	return name, f.ByteOrder.Uint32(d[off:]), true
+}
+
+func fileCRC(p string) uint32 {
+	data, err := MapFile(p)
+	if err != nil {
+		return 0
+	}
+	defer unix.Munmap(data)
+	return crc32.ChecksumIEEE(data)
+}
+
+// MapFile maps a regular file read-only. Files are read with unix calls, never package os:
+// inside a host, os would start the Go runtime's network poller.
+func MapFile(path string) ([]byte, error) {
+	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, err
+	}
+	defer unix.Close(fd)
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		return nil, err
+	}
+	if st.Mode&unix.S_IFMT != unix.S_IFREG || st.Size <= 0 || st.Size > 4<<30 {
+		return nil, unix.EINVAL
+	}
+	return unix.Mmap(fd, 0, int(st.Size), unix.PROT_READ, unix.MAP_PRIVATE)
+}

@@ -1,0 +1,317 @@
+package dwarfcache
+
+import (
+	"debug/dwarf"
+	"debug/elf"
+	"errors"
+	"fmt"
+	"sort"
+
+	"github.com/ianlancetaylor/demangle"
+)
+
+// NoRec marks an address with no inlined function, NoFile an address with no line.
+const (
+	NoRec  = ^uint32(0)
+	NoFile = ^uint32(0)
+)
+
+// LineRow: from Start until the next row, code comes from Files[File]:Line.
+type LineRow struct {
+	Start uint64
+	File  uint32 // NoFile: no line information here
+	Line  uint32
+}
+
+// InlineRow: from Start until the next row, the innermost inlined function is Recs[Rec].
+type InlineRow struct {
+	Start uint64
+	Rec   uint32 // NoRec: not inside inlined code
+}
+
+// InlineRec is one inlined call: the inlined function's name, where it was called from,
+// and the inlined call it sits in (NoRec at the top: then the caller is the real function).
+type InlineRec struct {
+	Name     string
+	CallFile uint32
+	CallLine uint32
+	Parent   uint32
+}
+
+// Tables is what a module's DWARF contributes to a report.
+type Tables struct {
+	Files      []string
+	Lines      []LineRow
+	InlineRows []InlineRow
+	Recs       []InlineRec
+}
+
+type builder struct {
+	d       *dwarf.Data
+	t       Tables
+	fileIdx map[string]uint32
+	names   map[dwarf.Offset]string
+}
+
+func (b *builder) file(name string) uint32 {
+	if i, ok := b.fileIdx[name]; ok {
+		return i
+	}
+	i := uint32(len(b.t.Files))
+	b.t.Files = append(b.t.Files, name)
+	b.fileIdx[name] = i
+	return i
+}
+
+// Extract reads the line tables and the inlined-call tree of every compilation unit.
+func Extract(f *elf.File) (*Tables, error) {
+	d, err := f.DWARF()
+	if err != nil {
+		return nil, fmt.Errorf("DWARF: %v", err)
+	}
+	b := &builder{d: d, fileIdx: map[string]uint32{}, names: map[dwarf.Offset]string{}}
+	var inl []inlineRange
+	r := d.Reader()
+	for {
+		cu, err := r.Next()
+		if err != nil {
+			return nil, fmt.Errorf("DWARF: %v", err)
+		}
+		if cu == nil {
+			break
+		}
+		if cu.Tag != dwarf.TagCompileUnit && cu.Tag != dwarf.TagPartialUnit {
+			r.SkipChildren()
+			continue
+		}
+		var files []*dwarf.LineFile
+		if lr, err := d.LineReader(cu); err == nil && lr != nil {
+			files = lr.Files()
+			b.lines(lr)
+		}
+		if cu.Children {
+			got, err := b.inlines(r, files)
+			if err != nil {
+				return nil, err
+			}
+			inl = append(inl, got...)
+		}
+	}
+	b.finishLines()
+	b.flattenInlines(inl)
+	if len(b.t.Lines) == 0 && len(b.t.InlineRows) == 0 {
+		return nil, errors.New("DWARF has no line information")
+	}
+	return &b.t, nil
+}
+
+func (b *builder) lines(lr *dwarf.LineReader) {
+	var e dwarf.LineEntry
+	for {
+		if err := lr.Next(&e); err != nil {
+			return
+		}
+		if e.EndSequence {
+			b.t.Lines = append(b.t.Lines, LineRow{Start: e.Address, File: NoFile})
+			continue
+		}
+		if e.File == nil || e.Line <= 0 || e.Address == 0 {
+			continue
+		}
+		b.t.Lines = append(b.t.Lines, LineRow{Start: e.Address, File: b.file(e.File.Name), Line: uint32(e.Line)})
+	}
+}
+
+// finishLines sorts the rows; at one address the last row wins (earlier ones cover no
+// bytes), except that a sequence's start beats the previous sequence's end.
+func (b *builder) finishLines() {
+	rows := b.t.Lines
+	sort.SliceStable(rows, func(i, j int) bool { return rows[i].Start < rows[j].Start })
+	out := rows[:0]
+	for _, row := range rows {
+		if n := len(out); n > 0 && out[n-1].Start == row.Start {
+			if row.File != NoFile || out[n-1].File == NoFile {
+				out[n-1] = row
+			}
+			continue
+		}
+		if n := len(out); n > 0 && out[n-1].File == row.File && out[n-1].Line == row.Line {
+			continue
+		}
+		out = append(out, row)
+	}
+	b.t.Lines = out
+}
+
+type inlineRange struct {
+	lo, hi uint64
+	rec    uint32
+	depth  int
+}
+
+// inlines walks one compilation unit's DIEs, recording every inlined call with its ranges.
+func (b *builder) inlines(r *dwarf.Reader, files []*dwarf.LineFile) ([]inlineRange, error) {
+	var out []inlineRange
+	var stack []uint32 // per open DIE with children: the inlined call it is, or NoRec
+	current := func() (uint32, int) {
+		depth := 0
+		rec := NoRec
+		for _, o := range stack {
+			if o != NoRec {
+				rec = o
+				depth++
+			}
+		}
+		return rec, depth
+	}
+	for depth := 1; depth > 0; {
+		e, err := r.Next()
+		if err != nil {
+			return nil, fmt.Errorf("DWARF: %v", err)
+		}
+		if e == nil {
+			break
+		}
+		if e.Tag == 0 { // end of a sibling list
+			depth--
+			if len(stack) > 0 {
+				stack = stack[:len(stack)-1]
+			}
+			continue
+		}
+		rec := NoRec
+		if e.Tag == dwarf.TagInlinedSubroutine {
+			parent, d := current()
+			rec = uint32(len(b.t.Recs))
+			b.t.Recs = append(b.t.Recs, InlineRec{Name: b.originName(e), Parent: parent,
+				CallFile: b.callFile(e, files), CallLine: uint32(intAttr(e, dwarf.AttrCallLine))})
+			if ranges, err := b.d.Ranges(e); err == nil {
+				for _, rg := range ranges {
+					if rg[1] > rg[0] {
+						out = append(out, inlineRange{lo: rg[0], hi: rg[1], rec: rec, depth: d + 1})
+					}
+				}
+			}
+		}
+		if e.Children {
+			depth++
+			stack = append(stack, rec)
+		}
+	}
+	return out, nil
+}
+
+func intAttr(e *dwarf.Entry, a dwarf.Attr) int64 {
+	switch v := e.Val(a).(type) {
+	case int64:
+		return v
+	case uint64:
+		return int64(v)
+	}
+	return 0
+}
+
+func (b *builder) callFile(e *dwarf.Entry, files []*dwarf.LineFile) uint32 {
+	i := intAttr(e, dwarf.AttrCallFile)
+	if i < 0 || i >= int64(len(files)) || files[i] == nil {
+		return NoFile
+	}
+	return b.file(files[i].Name)
+}
+
+// originName is the inlined function's name: demangled linkage name when there is one,
+// following DW_AT_abstract_origin and DW_AT_specification.
+func (b *builder) originName(e *dwarf.Entry) string {
+	off, ok := e.Val(dwarf.AttrAbstractOrigin).(dwarf.Offset)
+	if !ok {
+		return nameOf(e)
+	}
+	if n, ok := b.names[off]; ok {
+		return n
+	}
+	name := "??"
+	r := b.d.Reader()
+	for hops := 0; hops < 4; hops++ {
+		r.Seek(off)
+		o, err := r.Next()
+		if err != nil || o == nil {
+			break
+		}
+		if n := nameOf(o); n != "" {
+			name = n
+			break
+		}
+		next, ok := o.Val(dwarf.AttrSpecification).(dwarf.Offset)
+		if !ok {
+			if next, ok = o.Val(dwarf.AttrAbstractOrigin).(dwarf.Offset); !ok {
+				break
+			}
+		}
+		off = next
+	}
+	b.names[off] = name
+	return name
+}
+
+func nameOf(e *dwarf.Entry) string {
+	if ln, ok := e.Val(dwarf.AttrLinkageName).(string); ok && ln != "" {
+		if s, err := demangle.ToString(ln); err == nil {
+			return s
+		}
+		return ln
+	}
+	if n, ok := e.Val(dwarf.AttrName).(string); ok {
+		return n
+	}
+	return ""
+}
+
+// flattenInlines turns nested ranges into non-overlapping rows naming the innermost call.
+func (b *builder) flattenInlines(ranges []inlineRange) {
+	if len(ranges) == 0 {
+		return
+	}
+	type event struct {
+		at    uint64
+		start bool
+		r     int
+	}
+	events := make([]event, 0, 2*len(ranges))
+	for i, r := range ranges {
+		events = append(events, event{r.lo, true, i}, event{r.hi, false, i})
+	}
+	sort.Slice(events, func(i, j int) bool {
+		if events[i].at != events[j].at {
+			return events[i].at < events[j].at
+		}
+		return !events[i].start && events[j].start // ends before starts at one address
+	})
+	var active []int
+	for i := 0; i < len(events); {
+		at := events[i].at
+		for ; i < len(events) && events[i].at == at; i++ {
+			ev := events[i]
+			if ev.start {
+				active = append(active, ev.r)
+				continue
+			}
+			for k, a := range active {
+				if a == ev.r {
+					active = append(active[:k], active[k+1:]...)
+					break
+				}
+			}
+		}
+		rec := NoRec
+		best := -1
+		for _, a := range active {
+			if ranges[a].depth > best {
+				best, rec = ranges[a].depth, ranges[a].rec
+			}
+		}
+		if n := len(b.t.InlineRows); n > 0 && b.t.InlineRows[n-1].Rec == rec {
+			continue
+		}
+		b.t.InlineRows = append(b.t.InlineRows, InlineRow{Start: at, Rec: rec})
+	}
+}
