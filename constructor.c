@@ -200,6 +200,7 @@ static void main_stack_bounds(void) {
 __attribute__((constructor(101))) static void before_go_runtime(void) {
     const char *v = env("CRASHGUARD_DEBUG");
     debug_at_load = v && *v && strcmp(v, "0") != 0;
+    cg_config.debug = debug_at_load;
     cg_config.main_tid = getpid();
 
     const char *reason = reason_go_must_not_start();

@@ -15,8 +15,17 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// DebugDirs are searched for separate debug files (overridable in tests).
-var DebugDirs = []string{"/usr/lib/debug"}
+// debugDirs are searched for separate debug files: CRASHGUARD_DEBUG_DIRS (colon-separated)
+// first, then the distribution's /usr/lib/debug.
+func debugDirs() []string {
+	var dirs []string
+	for _, d := range strings.Split(os.Getenv("CRASHGUARD_DEBUG_DIRS"), ":") {
+		if filepath.IsAbs(d) {
+			dirs = append(dirs, d)
+		}
+	}
+	return append(dirs, "/usr/lib/debug")
+}
 
 // DebugInfo says where a module's DWARF lives.
 type DebugInfo struct {
@@ -38,7 +47,7 @@ func FindDebugInfo(path string, f *elf.File, buildID []byte) (DebugInfo, bool) {
 	}
 	if len(buildID) > 1 {
 		id := hex.EncodeToString(buildID)
-		for _, dir := range DebugDirs {
+		for _, dir := range debugDirs() {
 			p := filepath.Join(dir, ".build-id", id[:2], id[2:]+".debug")
 			if debugFileMatches(p, buildID) {
 				return DebugInfo{Path: p, Method: "build-id"}, true
@@ -54,7 +63,7 @@ func FindDebugInfo(path string, f *elf.File, buildID []byte) (DebugInfo, bool) {
 	if name, crc, ok := debugLink(f); ok {
 		dir := filepath.Dir(path)
 		candidates := []string{filepath.Join(dir, name), filepath.Join(dir, ".debug", name)}
-		for _, d := range DebugDirs {
+		for _, d := range debugDirs() {
 			candidates = append(candidates, filepath.Join(d, dir, name))
 		}
 		for _, p := range candidates {

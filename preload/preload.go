@@ -14,7 +14,9 @@ import (
 	"runtime/debug"
 	"sort"
 	"strings"
+	"time"
 
+	"crashguard/dwarfcache"
 	"crashguard/sigsafe"
 
 	"github.com/ianlancetaylor/demangle"
@@ -73,27 +75,41 @@ func buildModule(m sigsafe.Module) {
 	defer func() {
 		if r := recover(); r != nil {
 			note := fmt.Sprintf("reading it failed (recovered panic: %v)", r)
-			sigsafe.FailSymbols(m.Index, note)
-			sigsafe.FailUnwind(m.Index, note)
+			for _, kind := range tableKinds {
+				sigsafe.Fail(m.Index, kind, note)
+			}
 		}
 	}()
+	if fromCache(m) {
+		return
+	}
+	start := time.Now()
 	f, unmap, err := openModule(m.Path, m.BuildID)
 	if err != nil {
-		sigsafe.FailSymbols(m.Index, err.Error())
-		sigsafe.FailUnwind(m.Index, err.Error())
+		for _, kind := range tableKinds {
+			sigsafe.Fail(m.Index, kind, err.Error())
+		}
 		return
 	}
 	defer unmap()
-	if tab, err := symbolTable(f); err != nil {
-		sigsafe.FailSymbols(m.Index, err.Error())
-	} else {
-		sigsafe.PublishSymbols(m.Index, tab)
+	tables, notes := map[int]sigsafe.Table{}, map[int]string{}
+	record := func(kind int, t sigsafe.Table, err error) {
+		if err != nil {
+			notes[kind] = err.Error()
+			sigsafe.Fail(m.Index, kind, err.Error())
+			return
+		}
+		tables[kind] = t
+		sigsafe.Publish(m.Index, kind, t)
 	}
-	if tab, err := unwindTable(f); err != nil {
-		sigsafe.FailUnwind(m.Index, err.Error())
-	} else {
-		sigsafe.PublishUnwind(m.Index, tab)
-	}
+	debugPath, hasDebugFile := dwarfcache.DebugFile(m.Path, m.BuildID)
+	syms, err := symbolTable(f, debugPath, hasDebugFile)
+	record(sigsafe.Symbols, syms, err)
+	unw, err := unwindTable(f)
+	record(sigsafe.Unwind, unw, err)
+	lines, err := dwarfcache.LineTable(m.Path, m.BuildID, dwarfcache.InProcessBudget)
+	record(sigsafe.Lines, lines, err)
+	toCache(m, tables, notes, time.Since(start))
 }
 
 // openModule maps and parses the ELF file at path and checks that it is the file that was
@@ -130,8 +146,19 @@ func ModuleSymbols(path string, loadedBuildID []byte) ([]sigsafe.Symbol, error) 
 	return collectSymbols(f)
 }
 
-func symbolTable(f *elfFile) (*sigsafe.SymbolTable, error) {
-	syms, err := collectSymbols(f)
+// symbolTable names the module's functions from its own symbol tables and, for a stripped
+// module, from the .symtab of its separate debug file.
+func symbolTable(f *elfFile, debugPath string, hasDebugFile bool) (sigsafe.Table, error) {
+	files := []*elfFile{f}
+	if hasDebugFile {
+		if _, has := f.section(".symtab"); !has {
+			if df, unmap, err := openModule(debugPath, nil); err == nil {
+				defer unmap()
+				files = append(files, df)
+			}
+		}
+	}
+	syms, err := collectSymbols(files...)
 	if err != nil {
 		return nil, err
 	}
@@ -141,7 +168,7 @@ func symbolTable(f *elfFile) (*sigsafe.SymbolTable, error) {
 // maxUnwindRows bounds one module's table (libLLVM has about 1.3 million rows).
 const maxUnwindRows = 8 << 20
 
-func unwindTable(f *elfFile) (*sigsafe.UnwindTable, error) {
+func unwindTable(f *elfFile) (sigsafe.Table, error) {
 	s, ok := f.section(".eh_frame")
 	if !ok {
 		return nil, errors.New("no .eh_frame (built without unwind tables)")
@@ -234,9 +261,17 @@ func leadingUnderscores(b []byte) int {
 	return n
 }
 
-func collectSymbols(f *elfFile) ([]sigsafe.Symbol, error) {
+func collectSymbols(files ...*elfFile) ([]sigsafe.Symbol, error) {
 	var raw []rawSymbol
-	tables, err := f.functionSymbols(func(s rawSymbol) { raw = append(raw, s) })
+	var tables int
+	var err error
+	for _, f := range files {
+		n, ferr := f.functionSymbols(func(s rawSymbol) { raw = append(raw, s) })
+		tables += n
+		if ferr != nil {
+			err = ferr
+		}
+	}
 	if err != nil && len(raw) == 0 {
 		return nil, err
 	}

@@ -93,18 +93,61 @@ enum cg_symtab_state {
     CG_SYMTAB_FAILED = 2,  /* note says why there are no symbols */
 };
 
+/* Line table blob: address → file:line, and the inlined calls (docs/tables.md). */
+#define CG_LINES_MAGIC 0x454e494cu /* "LINE" little-endian */
+#define CG_LINES_VERSION 1u
+#define CG_NONE 0xffffffffu
+
+struct cg_lines_header {
+    uint32_t magic;
+    uint32_t version;
+    uint64_t total_size;
+    uint32_t line_count;   /* struct cg_line_row[], sorted by start */
+    uint32_t lines_off;
+    uint32_t inline_count; /* struct cg_inline_row[], sorted by start */
+    uint32_t inlines_off;
+    uint32_t rec_count;    /* struct cg_inline_rec[] */
+    uint32_t recs_off;
+    uint32_t file_count;   /* uint32_t name offsets into the strings */
+    uint32_t files_off;
+    uint32_t strings_off;
+    uint32_t strings_size;
+};
+
+struct cg_line_row {
+    uint32_t start; /* ELF address; holds until the next row */
+    uint32_t file;  /* CG_NONE: no line information here */
+    uint32_t line;
+};
+
+struct cg_inline_row {
+    uint32_t start;
+    uint32_t rec; /* innermost inlined call covering this range, or CG_NONE */
+};
+
+struct cg_inline_rec {
+    uint32_t name_off;  /* the inlined function, demangled */
+    uint32_t call_file; /* where it was called from (CG_NONE if unknown) */
+    uint32_t call_line;
+    uint32_t parent;    /* the inlined call this one sits in, or CG_NONE */
+};
+
+/* A module's tables, each published by the Go side with a release store. */
+enum cg_table_kind { CG_TABLE_SYMBOLS, CG_TABLE_UNWIND, CG_TABLE_LINES, CG_TABLE_KINDS };
+
+struct cg_table_slot {
+    _Atomic(const void *) blob;
+    _Atomic uint32_t state; /* enum cg_symtab_state */
+    char note[CG_NOTE_MAX]; /* why FAILED; written before the state */
+};
+
 struct cg_module {
     uintptr_t bias;       /* load bias: runtime address = bias + ELF vaddr */
     uintptr_t lo, hi;     /* lowest and highest+1 address of its PT_LOAD segments */
     uint32_t build_id_len;
     uint8_t build_id[CG_BUILD_ID_MAX];
     char path[CG_PATH_MAX];
-    _Atomic(const struct cg_symtab_header *) symtab;
-    _Atomic uint32_t symtab_state;
-    char note[CG_NOTE_MAX]; /* written before symtab_state becomes FAILED */
-    _Atomic(const struct cg_unwind_header *) unwind;
-    _Atomic uint32_t unwind_state; /* enum cg_symtab_state */
-    char unwind_note[CG_NOTE_MAX];
+    struct cg_table_slot tables[CG_TABLE_KINDS];
 };
 
 extern struct cg_module cg_modules[CG_MAX_MODULES];
@@ -136,6 +179,7 @@ struct cg_config {
     int max_frames;       /* frames printed per stack before eliding the middle */
     pid_t main_tid;       /* = pid of the process that ran the constructor */
     uintptr_t main_stack_lo, main_stack_hi; /* main thread's stack range incl. growth limit */
+    int debug;            /* CRASHGUARD_DEBUG: explain at load what was set up */
     int go_started;       /* 1 when the Go runtime was allowed to start */
     const char *go_reason; /* why Go did or did not start (static string) */
 };

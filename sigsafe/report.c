@@ -12,6 +12,7 @@
 
 #include "crashguard.h"
 #include "describe.h"
+#include "lines.h"
 #include "memread.h"
 #include "symbols.h"
 #include "unwind.h"
@@ -173,48 +174,90 @@ static void out_registers(struct cg_out *o, const ucontext_t *uc) {
 #endif
 }
 
-static void out_frame(struct cg_out *o, uint64_t n, const struct cg_frame *f) {
+static void out_location(struct cg_out *o, const struct cg_location *loc) {
+    if (!loc->file.len)
+        return;
+    out_str(o, " at ");
+    out_strn(o, loc->file.s, loc->file.len);
+    out_char(o, ':');
+    out_udec(o, loc->line);
+}
+
+static void out_module_offset(struct cg_out *o, const struct cg_module *m, uintptr_t pc) {
+    out_str(o, " (");
+    out_str(o, m->path);
+    out_char(o, '+');
+    out_hex(o, pc - m->bias, 0);
+    out_char(o, ')');
+}
+
+static void out_frame_start(struct cg_out *o, uint64_t *n, uintptr_t pc) {
     out_char(o, '#');
-    out_udec(o, n);
+    out_udec(o, (*n)++);
     out_char(o, ' ');
-    out_hex(o, f->pc, 16);
+    out_hex(o, pc, 16);
     out_str(o, " in ");
+}
+
+#define MAX_INLINE_DEPTH 32
+
+/* One stack frame: first the calls inlined at its pc, innermost first, each marked
+ * [inlined] and placed at the line the code came from; then the real function, placed at
+ * the call site of the outermost inlined call (or at its own line). */
+static void out_frame(struct cg_out *o, uint64_t *n, const struct cg_frame *f) {
     const struct cg_module *m = find_module(f->pc);
-    if (f->how == CG_FRAME_SIGTRAMP) {
-        out_str(o, "<signal handler called>");
-        if (m) {
-            note_module(m);
-            out_str(o, " (");
-            out_str(o, m->path);
-            out_char(o, '+');
-            out_hex(o, f->pc - m->bias, 0);
-            out_char(o, ')');
+    if (f->how == CG_FRAME_SIGTRAMP || !m) {
+        out_frame_start(o, n, f->pc);
+        if (!m) {
+            out_str(o, "?? (??)\n");
+            return;
         }
-    } else if (!m) {
-        out_str(o, "?? (??)");
-    } else {
         note_module(m);
-        /* A return address points after the call; the call itself is at pc-1. */
-        uintptr_t lookup = f->how == CG_FRAME_CONTEXT ? f->pc : f->pc - 1;
-        uint64_t off = 0;
-        size_t max = 0;
-        const char *name = find_symbol(m, lookup - m->bias, &off, &max);
-        if (name) {
-            size_t len = 0;
-            while (len < max && name[len])
-                len++;
-            out_strn(o, name, len);
-            out_char(o, '+');
-            out_hex(o, off + (f->pc - lookup), 0);
-        } else {
-            out_str(o, "??");
-        }
-        out_str(o, " (");
-        out_str(o, m->path);
-        out_char(o, '+');
-        out_hex(o, f->pc - m->bias, 0);
-        out_char(o, ')');
+        out_str(o, "<signal handler called>");
+        out_module_offset(o, m, f->pc);
+        out_char(o, '\n');
+        return;
     }
+    note_module(m);
+    /* A return address points after the call; the call itself is at pc-1. */
+    uintptr_t lookup = f->how == CG_FRAME_CONTEXT ? f->pc : f->pc - 1;
+    uint64_t vaddr = lookup - m->bias;
+
+    struct cg_location loc = {{0, 0}, 0};
+    const struct cg_lines_header *lines = module_lines(m);
+    if (lines) {
+        find_line(lines, vaddr, &loc);
+        uint32_t rec = find_inline(lines, vaddr);
+        for (int depth = 0; rec != CG_NONE && depth < MAX_INLINE_DEPTH; depth++) {
+            struct cg_str name;
+            struct cg_location call_site;
+            uint32_t parent;
+            if (!inline_call(lines, rec, &name, &call_site, &parent))
+                break;
+            out_frame_start(o, n, f->pc);
+            out_strn(o, name.s, name.len);
+            out_str(o, " [inlined]");
+            out_module_offset(o, m, f->pc);
+            out_location(o, &loc);
+            out_char(o, '\n');
+            loc = call_site;
+            rec = parent;
+        }
+    }
+
+    out_frame_start(o, n, f->pc);
+    uint64_t off = 0;
+    size_t max = 0;
+    const char *name = find_symbol(m, vaddr, &off, &max);
+    if (name) {
+        out_strn(o, name, cg_strnlen(name, max));
+        out_char(o, '+');
+        out_hex(o, off + (f->pc - lookup), 0);
+    } else {
+        out_str(o, "??");
+    }
+    out_module_offset(o, m, f->pc);
+    out_location(o, &loc);
     if (f->how == CG_FRAME_GUESS)
         out_str(o, " [guessed: return address taken from the top of the stack]");
     out_char(o, '\n');
@@ -223,15 +266,17 @@ static void out_frame(struct cg_out *o, uint64_t n, const struct cg_frame *f) {
 static void out_backtrace(struct cg_out *o, const struct cg_stack *s) {
     struct cg_frame f;
     int elided = 0;
+    uint64_t printed = 0;
     for (uint64_t i = 0; i < s->total; i++) {
         if (stack_frame(s, i, &f)) {
-            out_frame(o, i, &f);
+            out_frame(o, &printed, &f);
         } else if (!elided) {
             elided = 1;
             uint64_t kept = CG_STACK_HEAD + CG_STACK_TAIL;
             out_str(o, "    ... ");
             out_udec(o, s->total - kept);
             out_str(o, " frames omitted ...\n");
+            printed += s->total - kept;
         }
     }
     out_str(o, "(");
@@ -258,31 +303,38 @@ static void out_modules(struct cg_out *o) {
     }
 }
 
-/* Why a frame has no name: said once per module, so "??" is never unexplained. */
+static const char *const table_words[CG_TABLE_KINDS] = {"no symbols", "no unwind table",
+                                                         "no file:line"};
+
+/* Why a frame has no name, line or trustworthy unwind: said once per module and table, so a
+ * "??" is never unexplained. */
 static void out_notes(struct cg_out *o) {
     int header = 0;
     for (int i = 0; i < trace_module_count; i++) {
         const struct cg_module *m = trace_modules[i];
-        uint32_t state = atomic_load_explicit(&((struct cg_module *)m)->symtab_state,
-                                              memory_order_acquire);
-        if (state == CG_SYMTAB_READY)
-            continue;
-        if (!header++)
-            out_str(o, "notes:\n");
-        out_str(o, "  module ");
-        out_str(o, m->path);
-        if (state == CG_SYMTAB_FAILED) {
-            out_str(o, ": no symbols: ");
-            out_strn(o, m->note, cg_strnlen(m->note, CG_NOTE_MAX));
-        } else {
-            out_str(o, cg_config.go_started ? ": symbols not computed yet when the crash happened"
-                                            : ": no symbol table (precomputation did not run: ");
-            if (!cg_config.go_started) {
+        for (int kind = 0; kind < CG_TABLE_KINDS; kind++) {
+            const struct cg_table_slot *t = &m->tables[kind];
+            uint32_t state = atomic_load_explicit((_Atomic uint32_t *)&t->state, memory_order_acquire);
+            if (state == CG_SYMTAB_READY || (state == CG_SYMTAB_PENDING && kind != CG_TABLE_SYMBOLS))
+                continue;
+            if (!header++)
+                out_str(o, "notes:\n");
+            out_str(o, "  module ");
+            out_str(o, m->path);
+            if (state == CG_SYMTAB_FAILED) {
+                out_str(o, ": ");
+                out_str(o, table_words[kind]);
+                out_str(o, ": ");
+                out_strn(o, t->note, cg_strnlen(t->note, CG_NOTE_MAX));
+            } else if (cg_config.go_started) {
+                out_str(o, ": tables not computed yet when the crash happened");
+            } else {
+                out_str(o, ": no tables (precomputation did not run: ");
                 out_str(o, cg_config.go_reason ? cg_config.go_reason : "unknown");
                 out_char(o, ')');
             }
+            out_char(o, '\n');
         }
-        out_char(o, '\n');
     }
     if (atomic_load_explicit(&cg_global_note_set, memory_order_acquire)) {
         if (!header++)

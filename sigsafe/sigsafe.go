@@ -14,13 +14,10 @@ static uint32_t module_count(void) {
 	return atomic_load_explicit(&cg_module_count, memory_order_acquire);
 }
 static struct cg_module *module_at(uint32_t i) { return &cg_modules[i]; }
-static void publish_symtab(uint32_t i, const void *blob) {
-	atomic_store_explicit(&cg_modules[i].symtab, (const struct cg_symtab_header *)blob, memory_order_release);
-	atomic_store_explicit(&cg_modules[i].symtab_state, CG_SYMTAB_READY, memory_order_release);
-}
-static void publish_unwind(uint32_t i, const void *blob) {
-	atomic_store_explicit(&cg_modules[i].unwind, (const struct cg_unwind_header *)blob, memory_order_release);
-	atomic_store_explicit(&cg_modules[i].unwind_state, CG_SYMTAB_READY, memory_order_release);
+static void publish_table(uint32_t i, int kind, const void *blob) {
+	struct cg_table_slot *t = &cg_modules[i].tables[kind];
+	atomic_store_explicit(&t->blob, blob, memory_order_release);
+	atomic_store_explicit(&t->state, CG_SYMTAB_READY, memory_order_release);
 }
 static void copy_note(char *dst, const char *src, size_t n) {
 	if (n >= CG_NOTE_MAX)
@@ -28,13 +25,10 @@ static void copy_note(char *dst, const char *src, size_t n) {
 	memcpy(dst, src, n);
 	dst[n] = 0;
 }
-static void fail_symtab(uint32_t i, const char *note, size_t n) {
-	copy_note(cg_modules[i].note, note, n);
-	atomic_store_explicit(&cg_modules[i].symtab_state, CG_SYMTAB_FAILED, memory_order_release);
-}
-static void fail_unwind(uint32_t i, const char *note, size_t n) {
-	copy_note(cg_modules[i].unwind_note, note, n);
-	atomic_store_explicit(&cg_modules[i].unwind_state, CG_SYMTAB_FAILED, memory_order_release);
+static void fail_table(uint32_t i, int kind, const char *note, size_t n) {
+	struct cg_table_slot *t = &cg_modules[i].tables[kind];
+	copy_note(t->note, note, n);
+	atomic_store_explicit(&t->state, CG_SYMTAB_FAILED, memory_order_release);
 }
 static void set_global_note(const char *note, size_t n) {
 	copy_note(cg_global_note, note, n);
@@ -46,9 +40,10 @@ static int wait_for_module_change(void) {
 	cg_loader_hooks.wait_for_module_change();
 	return 1;
 }
-static uint32_t module_state(uint32_t i) {
-	return atomic_load_explicit(&cg_modules[i].symtab_state, memory_order_acquire);
+static uint32_t table_state(uint32_t i, int kind) {
+	return atomic_load_explicit(&cg_modules[i].tables[kind].state, memory_order_acquire);
 }
+static int debug_enabled(void) { return cg_config.debug; }
 static void precompute_done(void) { atomic_store_explicit(&cg_precompute_done, 1, memory_order_release); }
 */
 import "C"
@@ -82,24 +77,25 @@ func Modules() []Module {
 	return mods
 }
 
-// PublishSymbols hands module i's symbol table to the handler. blob must be a table made
-// by BuildSymbolTable, never freed afterwards.
-func PublishSymbols(i int, blob *SymbolTable) {
-	C.publish_symtab(C.uint32_t(i), unsafe.Pointer(&blob.mem[0]))
+// Table kinds, as in enum cg_table_kind.
+const (
+	Symbols = C.CG_TABLE_SYMBOLS
+	Unwind  = C.CG_TABLE_UNWIND
+	Lines   = C.CG_TABLE_LINES
+)
+
+// Publish hands one of module i's tables to the handler; it is never freed afterwards.
+func Publish(i int, kind int, t Table) {
+	C.publish_table(C.uint32_t(i), C.int(kind), unsafe.Pointer(&t.Bytes()[0]))
 }
 
-// PublishUnwind hands module i's unwind table to the handler; never freed afterwards.
-func PublishUnwind(i int, t *UnwindTable) {
-	C.publish_unwind(C.uint32_t(i), unsafe.Pointer(&t.mem[0]))
-}
-
-// FailUnwind records why module i has no unwind table.
-func FailUnwind(i int, note string) {
+// Fail records why module i has no table of this kind; the report prints it.
+func Fail(i int, kind int, note string) {
 	b := []byte(note)
 	if len(b) == 0 {
 		b = []byte("unknown reason")
 	}
-	C.fail_unwind(C.uint32_t(i), (*C.char)(unsafe.Pointer(&b[0])), C.size_t(len(b)))
+	C.fail_table(C.uint32_t(i), C.int(kind), (*C.char)(unsafe.Pointer(&b[0])), C.size_t(len(b)))
 }
 
 // WaitForModuleChange blocks until a module was loaded or unloaded with dlopen/dlclose and
@@ -107,15 +103,8 @@ func FailUnwind(i int, note string) {
 func WaitForModuleChange() bool { return C.wait_for_module_change() != 0 }
 
 // Pending reports whether module i still waits for its tables.
-func Pending(i int) bool { return C.module_state(C.uint32_t(i)) == C.CG_SYMTAB_PENDING }
-
-// FailSymbols records why module i has no symbols; the report prints it.
-func FailSymbols(i int, note string) {
-	b := []byte(note)
-	if len(b) == 0 {
-		b = []byte("unknown reason")
-	}
-	C.fail_symtab(C.uint32_t(i), (*C.char)(unsafe.Pointer(&b[0])), C.size_t(len(b)))
+func Pending(i int) bool {
+	return C.table_state(C.uint32_t(i), C.CG_TABLE_SYMBOLS) == C.CG_SYMTAB_PENDING
 }
 
 // SetGlobalNote records a note about the whole precomputation (e.g. a recovered panic).
@@ -127,3 +116,7 @@ func SetGlobalNote(note string) {
 // PrecomputeDone tells the handler that no more tables are coming, so a crash need not
 // wait for them.
 func PrecomputeDone() { C.precompute_done() }
+
+// Debug reports whether CRASHGUARD_DEBUG asked for load-time explanations (the constructor
+// decided, ignoring the environment in setuid processes).
+func Debug() bool { return C.debug_enabled() != 0 }

@@ -21,12 +21,15 @@ static int symtab_valid(const struct cg_symtab_header *h) {
            strs_end <= h->total_size && h->symbols_off % 8 == 0 && h->strings_size > 0;
 }
 
-const struct cg_symtab_header *module_symtab(const struct cg_module *m) {
-    if (atomic_load_explicit(&((struct cg_module *)m)->symtab_state, memory_order_acquire) !=
-        CG_SYMTAB_READY)
+const void *module_table(const struct cg_module *m, int kind) {
+    struct cg_table_slot *t = (struct cg_table_slot *)&m->tables[kind];
+    if (atomic_load_explicit(&t->state, memory_order_acquire) != CG_SYMTAB_READY)
         return 0;
-    const struct cg_symtab_header *h =
-        atomic_load_explicit(&((struct cg_module *)m)->symtab, memory_order_acquire);
+    return atomic_load_explicit(&t->blob, memory_order_acquire);
+}
+
+const struct cg_symtab_header *module_symtab(const struct cg_module *m) {
+    const struct cg_symtab_header *h = module_table(m, CG_TABLE_SYMBOLS);
     return h && symtab_valid(h) ? h : 0;
 }
 
@@ -69,10 +72,7 @@ static int unwind_valid(const struct cg_unwind_header *h) {
 }
 
 const struct cg_unwind_header *module_unwind(const struct cg_module *m) {
-    struct cg_module *mm = (struct cg_module *)m;
-    if (atomic_load_explicit(&mm->unwind_state, memory_order_acquire) != CG_SYMTAB_READY)
-        return 0;
-    const struct cg_unwind_header *h = atomic_load_explicit(&mm->unwind, memory_order_acquire);
+    const struct cg_unwind_header *h = module_table(m, CG_TABLE_UNWIND);
     return h && unwind_valid(h) ? h : 0;
 }
 

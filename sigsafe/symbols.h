@@ -9,6 +9,9 @@
 /* The module whose PT_LOAD range holds addr, or NULL. */
 const struct cg_module *find_module(uintptr_t addr);
 
+/* A published table of the given kind (enum cg_table_kind), not yet validated; or NULL. */
+const void *module_table(const struct cg_module *m, int kind);
+
 /* The published, validated symbol table of m, or NULL while none is ready. */
 const struct cg_symtab_header *module_symtab(const struct cg_module *m);
 

@@ -20,14 +20,17 @@ type Symbol struct {
 	Name  string // already demangled
 }
 
+// Table is a published-to-be blob in anonymous memory outside the Go heap.
+type Table interface{ Bytes() []byte }
+
 // SymbolTable is a cg_symtab_header blob in anonymous memory outside the Go heap, laid out
 // with the C header's own types so the writer and the reader cannot disagree.
 type SymbolTable struct {
 	mem []byte
 }
 
-// Size is the blob's length in bytes.
-func (t *SymbolTable) Size() int { return len(t.mem) }
+// Bytes is the blob.
+func (t *SymbolTable) Bytes() []byte { return t.mem }
 
 // BuildSymbolTable lays out syms, which must be sorted by Start with no duplicate Start, and
 // makes the memory read-only.
@@ -99,8 +102,8 @@ type UnwindTable struct {
 	mem []byte
 }
 
-// Size is the blob's length in bytes.
-func (t *UnwindTable) Size() int { return len(t.mem) }
+// Bytes is the blob.
+func (t *UnwindTable) Bytes() []byte { return t.mem }
 
 // BuildUnwindTable lays out rows (sorted by Start, Rule indexes into rules) and makes the
 // memory read-only.
@@ -155,3 +158,103 @@ func BuildUnwindTable(rows []UnwindRow, rules []UnwindRule) (*UnwindTable, error
 	}
 	return &UnwindTable{mem: mem}, nil
 }
+
+// LineRow, InlineRow and InlineRec mirror struct cg_line_row, cg_inline_row, cg_inline_rec;
+// None is CG_NONE.
+type LineRow struct{ Start, File, Line uint32 }
+type InlineRow struct{ Start, Rec uint32 }
+type InlineRec struct {
+	Name               string
+	CallFile, CallLine uint32
+	Parent             uint32
+}
+
+const None = C.CG_NONE
+
+// LineTable is a cg_lines_header blob in anonymous memory outside the Go heap.
+type LineTable struct{ mem []byte }
+
+// Bytes is the blob.
+func (t *LineTable) Bytes() []byte { return t.mem }
+
+// BuildLineTable lays out a module's line rows, inline rows and records, and file names.
+func BuildLineTable(files []string, lines []LineRow, inlines []InlineRow, recs []InlineRec) (*LineTable, error) {
+	hdr := uint64(unsafe.Sizeof(C.struct_cg_lines_header{}))
+	align := func(v uint64) uint64 { return (v + 7) &^ 7 }
+	linesOff := align(hdr)
+	inlinesOff := align(linesOff + uint64(len(lines))*uint64(unsafe.Sizeof(C.struct_cg_line_row{})))
+	recsOff := align(inlinesOff + uint64(len(inlines))*uint64(unsafe.Sizeof(C.struct_cg_inline_row{})))
+	filesOff := align(recsOff + uint64(len(recs))*uint64(unsafe.Sizeof(C.struct_cg_inline_rec{})))
+	strOff := align(filesOff + uint64(len(files))*4)
+	strSize := uint64(1)
+	for _, f := range files {
+		strSize += uint64(len(f)) + 1
+	}
+	for _, r := range recs {
+		strSize += uint64(len(r.Name)) + 1
+	}
+	total := strOff + strSize
+	if total > 1<<32-1 {
+		return nil, errors.New("line table larger than 4 GiB")
+	}
+	for i, r := range recs {
+		if r.Parent != None && int(r.Parent) >= len(recs) {
+			return nil, fmt.Errorf("inline record %d has parent %d of %d", i, r.Parent, len(recs))
+		}
+	}
+	mem, err := unix.Mmap(-1, 0, int(total), unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS)
+	if err != nil {
+		return nil, fmt.Errorf("mmap %d bytes: %w", total, err)
+	}
+	h := (*C.struct_cg_lines_header)(unsafe.Pointer(&mem[0]))
+	*h = C.struct_cg_lines_header{magic: C.CG_LINES_MAGIC, version: C.CG_LINES_VERSION,
+		total_size: C.uint64_t(total), line_count: C.uint32_t(len(lines)), lines_off: C.uint32_t(linesOff),
+		inline_count: C.uint32_t(len(inlines)), inlines_off: C.uint32_t(inlinesOff),
+		rec_count: C.uint32_t(len(recs)), recs_off: C.uint32_t(recsOff),
+		file_count: C.uint32_t(len(files)), files_off: C.uint32_t(filesOff),
+		strings_off: C.uint32_t(strOff), strings_size: C.uint32_t(strSize)}
+	strs := mem[strOff:]
+	pos := uint64(1)
+	put := func(s string) C.uint32_t {
+		off := pos
+		pos += uint64(copy(strs[pos:], s)) + 1
+		return C.uint32_t(off)
+	}
+	if len(lines) > 0 {
+		out := unsafe.Slice((*C.struct_cg_line_row)(unsafe.Pointer(&mem[linesOff])), len(lines))
+		for i, l := range lines {
+			out[i] = C.struct_cg_line_row{start: C.uint32_t(l.Start), file: C.uint32_t(l.File), line: C.uint32_t(l.Line)}
+		}
+	}
+	if len(inlines) > 0 {
+		out := unsafe.Slice((*C.struct_cg_inline_row)(unsafe.Pointer(&mem[inlinesOff])), len(inlines))
+		for i, r := range inlines {
+			out[i] = C.struct_cg_inline_row{start: C.uint32_t(r.Start), rec: C.uint32_t(r.Rec)}
+		}
+	}
+	if len(files) > 0 {
+		out := unsafe.Slice((*C.uint32_t)(unsafe.Pointer(&mem[filesOff])), len(files))
+		for i, f := range files {
+			out[i] = put(f)
+		}
+	}
+	if len(recs) > 0 {
+		out := unsafe.Slice((*C.struct_cg_inline_rec)(unsafe.Pointer(&mem[recsOff])), len(recs))
+		for i, r := range recs {
+			out[i] = C.struct_cg_inline_rec{name_off: put(r.Name), call_file: C.uint32_t(r.CallFile),
+				call_line: C.uint32_t(r.CallLine), parent: C.uint32_t(r.Parent)}
+		}
+	}
+	if err := unix.Mprotect(mem, unix.PROT_READ); err != nil {
+		unix.Munmap(mem)
+		return nil, fmt.Errorf("mprotect: %w", err)
+	}
+	return &LineTable{mem: mem}, nil
+}
+
+// Mapped is a blob that lives in a mapping the caller keeps for the life of the process
+// (a validated cache file).
+type Mapped []byte
+
+// Bytes is the blob.
+func (m Mapped) Bytes() []byte { return m }

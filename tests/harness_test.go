@@ -113,7 +113,9 @@ func run(t testing.TB, o runOpts, bin string, args ...string) result {
 	ctx, cancel := context.WithTimeout(context.Background(), o.timeout)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, bin, args...)
-	cmd.Env = append(os.Environ(), o.env...)
+	// A cache of our own per test run, unless the test brings one.
+	cmd.Env = append(os.Environ(), "CRASHGUARD_CACHE_DIR="+filepath.Join(workDir, "cache"))
+	cmd.Env = append(cmd.Env, o.env...)
 	if o.preload {
 		cmd.Env = append(cmd.Env, "LD_PRELOAD="+libPath)
 	}

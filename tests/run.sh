@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # tests/run.sh — the whole test suite, from a fresh machine.
 #
-# Installs what the tests compile and run with (gcc, g++, util-linux tools) when missing,
+# Installs what the tests compile and run with when missing (gcc, g++, binutils, gdb and
+# llvm-symbolizer as ground truth, clang for clang-built crashers, util-linux tools),
 # checks formatting and static analysis (gofmt, go vet, the C sources with -Wall -Wextra
 # -Werror), then runs every Go test: unit tests of the parsers and the integration tests in
 # tests/, which build libcrashguard.so and run small crashers under it.
@@ -9,7 +10,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 need=()
-for tool in gcc:gcc g++:g++ nm:binutils setpriv:util-linux unshare:util-linux; do
+for tool in gcc:gcc g++:g++ nm:binutils objcopy:binutils gdb:gdb setpriv:util-linux \
+            unshare:util-linux llvm-symbolizer:llvm clang:clang; do
   command -v "${tool%%:*}" >/dev/null || need+=("${tool#*:}")
 done
 if [ ${#need[@]} -gt 0 ]; then

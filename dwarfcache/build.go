@@ -1,0 +1,107 @@
+package dwarfcache
+
+import (
+	"bytes"
+	"debug/elf"
+	"errors"
+	"fmt"
+
+	"crashguard/sigsafe"
+
+	"golang.org/x/sys/unix"
+)
+
+// InProcessBudget bounds the DWARF a host process parses itself (bytes of debug sections
+// as stored in the file). Go's DWARF reader allocates roughly 10-15x the section size, and
+// the host's collector is off (preload.Run explains why), so a large debug file is left to
+// `crashguard warm`, run outside the host. Measured: see docs/dwarfcache.md.
+var InProcessBudget int64 = 8 << 20
+
+func debugSize(f *elf.File) int64 {
+	var n int64
+	for _, s := range f.Sections {
+		if len(s.Name) > 7 && (s.Name[:7] == ".debug_" || (len(s.Name) > 8 && s.Name[:8] == ".zdebug_")) {
+			n += int64(s.FileSize)
+		}
+	}
+	return n
+}
+
+// DebugFile returns the separate debug file of the module at path, if there is one.
+func DebugFile(path string, buildID []byte) (string, bool) {
+	data, err := MapFile(path)
+	if err != nil {
+		return "", false
+	}
+	defer unix.Munmap(data)
+	f, err := elf.NewFile(bytes.NewReader(data))
+	if err != nil {
+		return "", false
+	}
+	info, ok := FindDebugInfo(path, f, buildID)
+	if !ok || info.Path == path {
+		return "", false
+	}
+	return info.Path, true
+}
+
+// LineTable finds the module's debug information and builds its line table blob.
+// budget < 0 means no limit.
+func LineTable(path string, buildID []byte, budget int64) (*sigsafe.LineTable, error) {
+	data, err := MapFile(path)
+	if err != nil {
+		return nil, err
+	}
+	defer unix.Munmap(data)
+	f, err := elf.NewFile(bytes.NewReader(data))
+	if err != nil {
+		return nil, err
+	}
+	info, ok := FindDebugInfo(path, f, buildID)
+	if !ok {
+		return nil, errors.New("no debug information (not in the module, no build-id or debuglink file)")
+	}
+	df := f
+	if info.Path != path {
+		ddata, err := MapFile(info.Path)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %v", info.Path, err)
+		}
+		defer unix.Munmap(ddata)
+		if df, err = elf.NewFile(bytes.NewReader(ddata)); err != nil {
+			return nil, fmt.Errorf("%s: %v", info.Path, err)
+		}
+	}
+	if size := debugSize(df); budget >= 0 && size > budget {
+		return nil, fmt.Errorf("debug information of %d MiB exceeds the in-process budget of %d MiB (run `crashguard warm %s`)",
+			size>>20, budget>>20, path)
+	}
+	t, err := Extract(df)
+	if err != nil {
+		return nil, err
+	}
+	return t.Blob()
+}
+
+// Blob lays the tables out for the handler.
+func (t *Tables) Blob() (*sigsafe.LineTable, error) {
+	lines := make([]sigsafe.LineRow, 0, len(t.Lines))
+	for _, l := range t.Lines {
+		if l.Start > 1<<32-1 {
+			return nil, errors.New("code above 4 GiB")
+		}
+		lines = append(lines, sigsafe.LineRow{Start: uint32(l.Start), File: l.File, Line: l.Line})
+	}
+	inl := make([]sigsafe.InlineRow, 0, len(t.InlineRows))
+	for _, r := range t.InlineRows {
+		if r.Start > 1<<32-1 {
+			return nil, errors.New("code above 4 GiB")
+		}
+		inl = append(inl, sigsafe.InlineRow{Start: uint32(r.Start), Rec: r.Rec})
+	}
+	recs := make([]sigsafe.InlineRec, len(t.Recs))
+	for i, r := range t.Recs {
+		recs[i] = sigsafe.InlineRec{Name: r.Name, CallFile: r.CallFile, CallLine: r.CallLine, Parent: r.Parent}
+	}
+	return sigsafe.BuildLineTable(t.Files, lines, inl, recs)
+}

@@ -1,0 +1,236 @@
+package dwarfcache
+
+import (
+	"encoding/binary"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+
+	"golang.org/x/sys/unix"
+)
+
+// On-disk cache of a module's tables, keyed by build-id: docs/cache.md specifies the format.
+//
+//	header (64 bytes): magic "CGCACHE1", u32 version, u32 table count, u8 build-id[32],
+//	    u32 build-id length, u32 reserved, u64 checksum of bytes 64..end
+//	directory: count × { u32 kind, u32 flags, u64 offset, u64 size }
+//	tables: the blobs exactly as published in memory (8-byte aligned); flags bit 0 marks an
+//	    entry that holds a one-line note explaining why that table does not exist
+//
+// Files are written under a temporary name and renamed into place, so a reader sees a whole
+// file or none; they are immutable afterwards.
+
+const (
+	cacheMagic      = "CGCACHE1"
+	cacheVersion    = 1
+	cacheHeaderSize = 64
+	dirEntrySize    = 24
+	FlagNote        = 1
+)
+
+// Entry is one table (or the note saying why it is missing) in a cache file.
+type Entry struct {
+	Kind  uint32
+	Flags uint32
+	Data  []byte
+}
+
+// Checksum is the cache's content hash: 64-bit words, multiply-xorshift, little-endian;
+// the same function is implemented in C for the Go-free start.
+func Checksum(b []byte) uint64 {
+	h := uint64(0x9e3779b97f4a7c15) ^ uint64(len(b))
+	for len(b) >= 8 {
+		h ^= binary.LittleEndian.Uint64(b)
+		h *= 0xff51afd7ed558ccd
+		h ^= h >> 32
+		b = b[8:]
+	}
+	var tail [8]byte
+	copy(tail[:], b)
+	h ^= binary.LittleEndian.Uint64(tail[:])
+	h *= 0xc4ceb9fe1a85ec53
+	h ^= h >> 29
+	return h
+}
+
+// CacheDirs returns the user cache directory (written) and the system one (read-only).
+// CRASHGUARD_CACHE_DIR replaces the user directory.
+func CacheDirs() (user, system string) {
+	system = "/var/cache/crashguard"
+	if d := os.Getenv("CRASHGUARD_CACHE_DIR"); d != "" {
+		return d, system
+	}
+	if d := os.Getenv("XDG_CACHE_HOME"); d != "" && filepath.IsAbs(d) {
+		return filepath.Join(d, "crashguard"), system
+	}
+	if h := os.Getenv("HOME"); h != "" && filepath.IsAbs(h) {
+		return filepath.Join(h, ".cache", "crashguard"), system
+	}
+	return "", system
+}
+
+// CachePath is where a module's cache file lives under dir.
+func CachePath(dir string, buildID []byte) string {
+	id := hex.EncodeToString(buildID)
+	return filepath.Join(dir, id[:2], id[2:]+".cg")
+}
+
+// Encode lays out a cache file.
+func Encode(buildID []byte, entries []Entry) ([]byte, error) {
+	if len(buildID) == 0 || len(buildID) > 32 {
+		return nil, errors.New("build-id missing or longer than 32 bytes")
+	}
+	off := uint64(cacheHeaderSize + dirEntrySize*len(entries))
+	off = (off + 7) &^ 7
+	size := off
+	for _, e := range entries {
+		size = (size + uint64(len(e.Data)) + 7) &^ 7
+	}
+	b := make([]byte, size)
+	le := binary.LittleEndian
+	copy(b, cacheMagic)
+	le.PutUint32(b[8:], cacheVersion)
+	le.PutUint32(b[12:], uint32(len(entries)))
+	copy(b[16:48], buildID)
+	le.PutUint32(b[48:], uint32(len(buildID)))
+	pos := off
+	for i, e := range entries {
+		d := b[cacheHeaderSize+i*dirEntrySize:]
+		le.PutUint32(d, e.Kind)
+		le.PutUint32(d[4:], e.Flags)
+		le.PutUint64(d[8:], pos)
+		le.PutUint64(d[16:], uint64(len(e.Data)))
+		copy(b[pos:], e.Data)
+		pos = (pos + uint64(len(e.Data)) + 7) &^ 7
+	}
+	le.PutUint64(b[56:], Checksum(b[cacheHeaderSize:]))
+	return b, nil
+}
+
+// Decode validates a cache file for buildID and returns its entries (aliasing b).
+func Decode(b []byte, buildID []byte) ([]Entry, error) {
+	le := binary.LittleEndian
+	if len(b) < cacheHeaderSize || string(b[:8]) != cacheMagic {
+		return nil, errors.New("not a crashguard cache file")
+	}
+	if v := le.Uint32(b[8:]); v != cacheVersion {
+		return nil, fmt.Errorf("cache format version %d, want %d", v, cacheVersion)
+	}
+	n := uint64(le.Uint32(b[12:]))
+	idLen := le.Uint32(b[48:])
+	if idLen == 0 || idLen > 32 || string(b[16:16+idLen]) != string(buildID) {
+		return nil, errors.New("cache file is for another build-id")
+	}
+	for _, c := range b[16+idLen : 48] {
+		if c != 0 {
+			return nil, errors.New("cache header padding not zero")
+		}
+	}
+	if le.Uint32(b[52:]) != 0 {
+		return nil, errors.New("cache header reserved field not zero")
+	}
+	if n > 16 || uint64(len(b)) < cacheHeaderSize+n*dirEntrySize {
+		return nil, errors.New("cache directory out of bounds")
+	}
+	if Checksum(b[cacheHeaderSize:]) != le.Uint64(b[56:]) {
+		return nil, errors.New("cache checksum mismatch (corrupt or truncated)")
+	}
+	entries := make([]Entry, n)
+	for i := range entries {
+		d := b[cacheHeaderSize+uint64(i)*dirEntrySize:]
+		off, size := le.Uint64(d[8:]), le.Uint64(d[16:])
+		if off%8 != 0 || off > uint64(len(b)) || size > uint64(len(b))-off {
+			return nil, errors.New("cache entry out of bounds")
+		}
+		entries[i] = Entry{Kind: le.Uint32(d), Flags: le.Uint32(d[4:]), Data: b[off : off+size]}
+	}
+	return entries, nil
+}
+
+// Store writes a cache file atomically: a temporary name in the same directory, then
+// rename. Directories are created 0700, files 0644 (readable for a shared system cache).
+func Store(dir string, buildID []byte, entries []Entry) error {
+	b, err := Encode(buildID, entries)
+	if err != nil {
+		return err
+	}
+	final := CachePath(dir, buildID)
+	if err := mkdirAll(filepath.Dir(final)); err != nil {
+		return err
+	}
+	tmp := final + ".tmp." + strconv.Itoa(unix.Getpid()) + "." + strconv.Itoa(unix.Gettid())
+	fd, err := unix.Open(tmp, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o644)
+	if err != nil {
+		return fmt.Errorf("create %s: %w", tmp, err)
+	}
+	for rest := b; len(rest) > 0; {
+		n, err := unix.Write(fd, rest)
+		if err != nil {
+			unix.Close(fd)
+			unix.Unlink(tmp)
+			return fmt.Errorf("write %s: %w", tmp, err)
+		}
+		rest = rest[n:]
+	}
+	if err := unix.Close(fd); err != nil {
+		unix.Unlink(tmp)
+		return err
+	}
+	if err := unix.Rename(tmp, final); err != nil {
+		unix.Unlink(tmp)
+		return fmt.Errorf("rename into %s: %w", final, err)
+	}
+	return nil
+}
+
+func mkdirAll(dir string) error {
+	if err := unix.Mkdir(dir, 0o700); err == nil || err == unix.EEXIST {
+		return nil
+	} else if err != unix.ENOENT {
+		return fmt.Errorf("mkdir %s: %w", dir, err)
+	}
+	if parent := filepath.Dir(dir); parent != dir {
+		if err := mkdirAll(parent); err != nil {
+			return err
+		}
+	}
+	if err := unix.Mkdir(dir, 0o700); err != nil && err != unix.EEXIST {
+		return fmt.Errorf("mkdir %s: %w", dir, err)
+	}
+	return nil
+}
+
+// Load maps and validates the cache file for buildID under dir. The file must be owned by
+// us or root and not writable by group or others; the mapping is private and the file is
+// never modified once in place. The returned unmap releases it.
+func Load(dir string, buildID []byte) ([]Entry, func(), error) {
+	p := CachePath(dir, buildID)
+	fd, err := unix.Open(p, unix.O_RDONLY|unix.O_CLOEXEC|unix.O_NOFOLLOW, 0)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer unix.Close(fd)
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		return nil, nil, err
+	}
+	if st.Mode&unix.S_IFMT != unix.S_IFREG || st.Size < cacheHeaderSize || st.Size > 1<<31 {
+		return nil, nil, errors.New("not a regular cache file")
+	}
+	if (st.Uid != uint32(unix.Geteuid()) && st.Uid != 0) || st.Mode&0o022 != 0 {
+		return nil, nil, fmt.Errorf("%s: not trusted (owner %d, mode %o)", p, st.Uid, st.Mode&0o777)
+	}
+	data, err := unix.Mmap(fd, 0, int(st.Size), unix.PROT_READ, unix.MAP_PRIVATE)
+	if err != nil {
+		return nil, nil, err
+	}
+	entries, err := Decode(data, buildID)
+	if err != nil {
+		unix.Munmap(data)
+		return nil, nil, fmt.Errorf("%s: %v", p, err)
+	}
+	return entries, func() { unix.Munmap(data) }, nil
+}

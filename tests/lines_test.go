@@ -1,0 +1,238 @@
+package tests
+
+import (
+	"encoding/hex"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+)
+
+// frameLocations returns "function file:line" for every printed frame line, inlined ones
+// included, innermost first.
+func frameLocations(report string) []string {
+	re := regexp.MustCompile(`(?m)^#\d+ 0x[0-9a-f]+ in (.*?)(\+0x[0-9a-f]+)?( \[inlined\])? \(\S+\+0x[0-9a-f]+\)(?: at (\S+))?`)
+	var out []string
+	for _, m := range re.FindAllStringSubmatch(report, -1) {
+		out = append(out, m[1]+" "+m[4])
+	}
+	return out
+}
+
+func moduleOffset(t *testing.T, r result) (string, uint64) {
+	t.Helper()
+	m := wantLine(t, r, `^#0 0x[0-9a-f]+ in .* \((\S+)\+0x([0-9a-f]+)\)`)
+	off, _ := strconv.ParseUint(m[2], 16, 64)
+	return m[1], off
+}
+
+// llvmChain asks llvm-symbolizer for the inlined chain at a module offset.
+func llvmChain(t *testing.T, module string, off uint64) []string {
+	t.Helper()
+	out, err := exec.Command("llvm-symbolizer", "--inlining", "--obj="+module, "0x"+strconv.FormatUint(off, 16)).Output()
+	if err != nil {
+		t.Fatalf("llvm-symbolizer: %v", err)
+	}
+	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+	var chain []string
+	for i := 0; i+1 < len(lines); i += 2 {
+		loc := lines[i+1]
+		if parts := strings.Split(loc, ":"); len(parts) >= 3 {
+			loc = strings.Join(parts[:len(parts)-1], ":") // drop the column
+		}
+		chain = append(chain, lines[i]+" "+loc)
+	}
+	return chain
+}
+
+func requireTool(t *testing.T, name, pkg string) {
+	t.Helper()
+	if _, err := exec.LookPath(name); err != nil {
+		t.Fatalf("%s not found: tests/run.sh installs the Debian package %s", name, pkg)
+	}
+}
+
+func TestInlinedFramesMatchLLVMSymbolizer(t *testing.T) {
+	requireTool(t, "llvm-symbolizer", "llvm")
+	variants := map[string][]string{
+		"dwarf5":     {"-O2", "-g"},
+		"dwarf4":     {"-O2", "-gdwarf-4"},
+		"compressed": {"-O2", "-g", "-gz"},
+	}
+	for name, flags := range variants {
+		t.Run(name, func(t *testing.T) {
+			bin := compile(t, "inline.c", flags...)
+			r := crash(t, syscall.SIGSEGV, bin)
+			module, off := moduleOffset(t, r)
+			want := llvmChain(t, module, off)
+			got := frameLocations(r.stderr)
+			if len(got) < len(want) || strings.Join(got[:len(want)], " | ") != strings.Join(want, " | ") {
+				t.Fatalf("report frames %q\nllvm-symbolizer %q\n%s", got, want, r.stderr)
+			}
+			wantLine(t, r, `^#0 0x[0-9a-f]+ in read_cell \[inlined\] \(\S+\+0x[0-9a-f]+\) at \S+inline\.c:11$`)
+			wantLine(t, r, `^#1 0x[0-9a-f]+ in sum_cells \[inlined\] \(\S+\+0x[0-9a-f]+\) at \S+inline\.c:17$`)
+			wantLine(t, r, `^#2 0x[0-9a-f]+ in table_total\+0x[0-9a-f]+ \(\S+\+0x[0-9a-f]+\) at \S+inline\.c:23$`)
+			wantLine(t, r, `^#3 0x[0-9a-f]+ in main\+0x[0-9a-f]+ \(\S+\+0x[0-9a-f]+\) at \S+inline\.c:\d+$`)
+		})
+	}
+}
+
+func TestClangBuiltInlinedFrames(t *testing.T) {
+	requireTool(t, "clang", "clang")
+	bin := filepath.Join(workDir, "inline-clang")
+	src := filepath.Join(repoDir, "tests", "crashers", "inline.c")
+	if out, err := exec.Command("clang", "-O2", "-g", "-o", bin, src).CombinedOutput(); err != nil {
+		t.Fatalf("clang: %v\n%s", err, out)
+	}
+	r := crash(t, syscall.SIGSEGV, bin)
+	module, off := moduleOffset(t, r)
+	want := llvmChain(t, module, off)
+	got := frameLocations(r.stderr)
+	if len(got) < len(want) || strings.Join(got[:len(want)], " | ") != strings.Join(want, " | ") {
+		t.Fatalf("report frames %q\nllvm-symbolizer %q", got, want)
+	}
+}
+
+// split builds inline.c, moves its debug information to a separate file and strips it.
+func split(t *testing.T, name string) (bin, debug string) {
+	t.Helper()
+	dir := t.TempDir()
+	bin = filepath.Join(dir, name)
+	debug = filepath.Join(dir, name+".debug")
+	src := filepath.Join(repoDir, "tests", "crashers", "inline.c")
+	for _, c := range [][]string{
+		{"gcc", "-O2", "-g", "-o", bin, src},
+		{"objcopy", "--only-keep-debug", bin, debug},
+		{"strip", "--strip-all", bin},
+	} {
+		if out, err := exec.Command(c[0], c[1:]...).CombinedOutput(); err != nil {
+			t.Fatalf("%v: %v\n%s", c, err, out)
+		}
+	}
+	return bin, debug
+}
+
+func TestStrippedBinaryWithDebuglink(t *testing.T) {
+	bin, debug := split(t, "linked")
+	if out, err := exec.Command("objcopy", "--add-gnu-debuglink="+debug, bin).CombinedOutput(); err != nil {
+		t.Fatalf("objcopy: %v\n%s", err, out)
+	}
+	r := crash(t, syscall.SIGSEGV, bin)
+	// Names of static functions come from the debug file's .symtab; lines from its DWARF.
+	wantLine(t, r, `^#2 0x[0-9a-f]+ in table_total\+0x[0-9a-f]+ \(\S+\) at \S+inline\.c:23$`)
+	wantLine(t, r, `^#0 0x[0-9a-f]+ in read_cell \[inlined\]`)
+}
+
+func TestStrippedBinaryWithBuildIDDebugFile(t *testing.T) {
+	bin, debug := split(t, "byid")
+	out, err := exec.Command("readelf", "-n", bin).Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := regexp.MustCompile(`Build ID: ([0-9a-f]+)`).FindStringSubmatch(string(out))
+	if m == nil {
+		t.Fatalf("no build-id:\n%s", out)
+	}
+	root := t.TempDir()
+	dir := filepath.Join(root, ".build-id", m[1][:2])
+	os.MkdirAll(dir, 0o755)
+	if err := os.Rename(debug, filepath.Join(dir, m[1][2:]+".debug")); err != nil {
+		t.Fatal(err)
+	}
+	r := run(t, runOpts{preload: true, env: []string{"CRASHGUARD_DEBUG_DIRS=" + root}}, bin)
+	if r.signal != syscall.SIGSEGV {
+		t.Fatalf("%s", r)
+	}
+	wantLine(t, r, `^#2 0x[0-9a-f]+ in table_total\+0x[0-9a-f]+ \(\S+\) at \S+inline\.c:23$`)
+	_ = hex.EncodeToString
+}
+
+func TestNoDebugInformationIsNotAnError(t *testing.T) {
+	bin := compile(t, "inline.c", "-O2")
+	r := crash(t, syscall.SIGSEGV, bin)
+	wantLine(t, r, `^#0 0x[0-9a-f]+ in table_total\+0x[0-9a-f]+ \(\S+\)$`)
+	wantLine(t, r, `^  module \S+inline-\d+: no file:line: no debug information`)
+}
+
+func debugRun(t *testing.T, bin, cache string) result {
+	t.Helper()
+	return run(t, runOpts{preload: true, env: []string{"CRASHGUARD_DEBUG=1", "CRASHGUARD_CACHE_DIR=" + cache}}, bin)
+}
+
+func TestCacheSecondRunParsesNothing(t *testing.T) {
+	bin := compile(t, "inline.c", "-O2", "-g")
+	cache := t.TempDir()
+	first := debugRun(t, bin, cache)
+	if !regexp.MustCompile(`crashguard: \S+inline-\d+: built in .*; cached to `).MatchString(first.stderr) {
+		t.Fatalf("first run did not build and cache:\n%s", first.stderr)
+	}
+	second := debugRun(t, bin, cache)
+	if strings.Contains(second.stderr, ": built in ") {
+		t.Fatalf("second run parsed again:\n%s", second.stderr)
+	}
+	if !regexp.MustCompile(`crashguard: \S+inline-\d+: tables from cache `).MatchString(second.stderr) {
+		t.Fatalf("second run did not use the cache:\n%s", second.stderr)
+	}
+	if a, b := frameLocations(first.stderr), frameLocations(second.stderr); strings.Join(a, "|") != strings.Join(b, "|") {
+		t.Fatalf("cached report differs:\n%q\n%q", a, b)
+	}
+
+	// A corrupted and a truncated cache file are ignored, rebuilt, and the report is whole.
+	files, _ := filepath.Glob(filepath.Join(cache, "*", "*.cg"))
+	for i, f := range files {
+		data, _ := os.ReadFile(f)
+		if i%2 == 0 {
+			data[len(data)/2] ^= 0xff
+		} else {
+			data = data[:len(data)/3]
+		}
+		os.WriteFile(f, data, 0o644)
+	}
+	third := debugRun(t, bin, cache)
+	if !strings.Contains(third.stderr, "cache ignored") || !strings.Contains(third.stderr, ": built in ") {
+		t.Fatalf("damaged cache not ignored and rebuilt:\n%s", third.stderr)
+	}
+	wantLine(t, third, `^#0 0x[0-9a-f]+ in read_cell \[inlined\]`)
+	fourth := debugRun(t, bin, cache)
+	if strings.Contains(fourth.stderr, ": built in ") {
+		t.Fatalf("the rebuilt cache was not used:\n%s", fourth.stderr)
+	}
+}
+
+func TestCacheTwoProcessesBuildAtOnce(t *testing.T) {
+	bin := compile(t, "inline.c", "-O2", "-g")
+	cache := t.TempDir()
+	var wg sync.WaitGroup
+	results := make([]result, 4)
+	for i := range results {
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			results[i] = debugRun(t, bin, cache)
+		}(i)
+	}
+	wg.Wait()
+	for _, r := range results {
+		wantLine(t, r, `^#0 0x[0-9a-f]+ in read_cell \[inlined\]`)
+	}
+	after := debugRun(t, bin, cache)
+	if strings.Contains(after.stderr, ": built in ") || strings.Contains(after.stderr, "cache ignored") {
+		t.Fatalf("cache not usable after concurrent builds:\n%s", after.stderr)
+	}
+}
+
+func TestUnwritableCacheDegradesToMemory(t *testing.T) {
+	bin := compile(t, "inline.c", "-O2", "-g")
+	blocker := filepath.Join(t.TempDir(), "file")
+	os.WriteFile(blocker, nil, 0o600)
+	r := debugRun(t, bin, filepath.Join(blocker, "cache")) // a path under a regular file
+	if !strings.Contains(r.stderr, "cache not written (tables stay in memory)") {
+		t.Fatalf("no diagnostic for the unwritable cache:\n%s", r.stderr)
+	}
+	wantLine(t, r, `^#0 0x[0-9a-f]+ in read_cell \[inlined\] .* at \S+inline\.c:11$`)
+}
