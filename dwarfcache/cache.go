@@ -57,7 +57,9 @@ func Checksum(b []byte) uint64 {
 }
 
 // CacheDirs returns the user cache directory (written) and the system one (read-only).
-// CRASHGUARD_CACHE_DIR replaces the user directory.
+// CRASHGUARD_CACHE_DIR replaces the user directory; without it, $XDG_CACHE_HOME/crashguard,
+// $HOME/.cache/crashguard, or, for daemons with neither, /var/tmp/crashguard-<euid> (used
+// only if it is ours and private).
 func CacheDirs() (user, system string) {
 	system = "/var/cache/crashguard"
 	if d := os.Getenv("CRASHGUARD_CACHE_DIR"); d != "" {
@@ -66,10 +68,19 @@ func CacheDirs() (user, system string) {
 	if d := os.Getenv("XDG_CACHE_HOME"); d != "" && filepath.IsAbs(d) {
 		return filepath.Join(d, "crashguard"), system
 	}
-	if h := os.Getenv("HOME"); h != "" && filepath.IsAbs(h) {
+	if h := os.Getenv("HOME"); h != "" && filepath.IsAbs(h) && h != "/" {
 		return filepath.Join(h, ".cache", "crashguard"), system
 	}
-	return "", system
+	d := "/var/tmp/crashguard-" + strconv.Itoa(unix.Geteuid())
+	if err := unix.Mkdir(d, 0o700); err != nil && err != unix.EEXIST {
+		return "", system
+	}
+	var st unix.Stat_t
+	if unix.Lstat(d, &st) != nil || st.Mode&unix.S_IFMT != unix.S_IFDIR ||
+		st.Uid != uint32(unix.Geteuid()) || st.Mode&0o077 != 0 {
+		return "", system // someone else's, or shared: not a place to trust
+	}
+	return d, system
 }
 
 // CachePath is where a module's cache file lives under dir.
