@@ -5,6 +5,7 @@ import (
 	"debug/elf"
 	"errors"
 	"fmt"
+	"path"
 	"sort"
 
 	"github.com/ianlancetaylor/demangle"
@@ -47,6 +48,7 @@ type Tables struct {
 }
 
 type builder struct {
+	compDir string // of the compilation unit being read: relative file names are under it
 	d       *dwarf.Data
 	t       Tables
 	fileIdx map[string]uint32
@@ -54,6 +56,9 @@ type builder struct {
 }
 
 func (b *builder) file(name string) uint32 {
+	if !path.IsAbs(name) && b.compDir != "" {
+		name = path.Join(b.compDir, name)
+	}
 	if i, ok := b.fileIdx[name]; ok {
 		return i
 	}
@@ -84,6 +89,7 @@ func Extract(f *elf.File) (*Tables, error) {
 			r.SkipChildren()
 			continue
 		}
+		b.compDir, _ = cu.Val(dwarf.AttrCompDir).(string)
 		var files []*dwarf.LineFile
 		if lr, err := d.LineReader(cu); err == nil && lr != nil {
 			files = lr.Files()
