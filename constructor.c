@@ -203,16 +203,10 @@ __attribute__((constructor(101))) static void before_go_runtime(void) {
     cg_config.debug = debug_at_load;
     cg_config.main_tid = getpid();
 
-    const char *reason = reason_go_must_not_start();
     v = env("CRASHGUARD");
-    int off = v && strcmp(v, "off") == 0;
-    if (off)
-        reason = "disabled by CRASHGUARD=off";
-    if (reason && !skip_go_runtime_init())
-        reason = 0; /* could not keep Go out: it starts, and is made as harmless as it can be */
-    cg_config.go_started = reason == 0;
-    cg_config.go_reason = reason ? reason : "tables are computed at load";
-    if (off) {
+    if (v && strcmp(v, "off") == 0) {
+        skip_go_runtime_init();
+        cg_config.go_reason = "disabled by CRASHGUARD=off";
         if (debug_at_load)
             fprintf(stderr, "crashguard: off (CRASHGUARD=off): no handlers installed\n");
         return;
@@ -220,7 +214,9 @@ __attribute__((constructor(101))) static void before_go_runtime(void) {
 
     cg_loader_hooks.refresh_modules = cg_refresh_modules;
     cg_loader_hooks.wait_for_module_change = cg_wait_for_module_change;
+    cg_loader_hooks.module_change_handled = cg_module_change_handled;
     cg_refresh_modules();
+    cg_config.startup_modules = atomic_load(&cg_module_count);
     main_stack_bounds();
     duplicate_report_fd();
     for (int sig = 1; sig < CG_NSIG; sig++)
@@ -236,12 +232,31 @@ __attribute__((constructor(101))) static void before_go_runtime(void) {
     }
     armed = 1;
     cg_install_alt_stack();
+
+    /* Go only when needed: cached tables are mapped whatever happens (a process that must
+     * not run Go still gets names), and when they cover every module Go has nothing to do. */
+    static char cached_reason[96];
+    int found, total;
+    const char *reason = reason_go_must_not_start();
+    if (cg_load_cached_tables(&found, &total) && !reason) {
+        snprintf(cached_reason, sizeof cached_reason, "all %d modules' tables were in the cache", total);
+        reason = cached_reason;
+    }
+    if (reason && !skip_go_runtime_init())
+        reason = 0; /* could not keep Go out: it starts, made as harmless as it can be */
+    cg_config.go_started = reason == 0;
+    if (!reason) {
+        snprintf(cached_reason, sizeof cached_reason, "tables of %d of %d modules to compute",
+                 total - found, total);
+        reason = cached_reason;
+    }
+    cg_config.go_reason = reason;
     int sigchld_kept = cg_config.go_started ? keep_sigchld_from_go_threads() : 0;
     if (debug_at_load)
         fprintf(stderr,
-                "crashguard: handlers installed for SEGV BUS ILL FPE ABRT TRAP SYS; %u modules; "
-                "report fd %d; alt stack %zu bytes; Go runtime %s (%s)%s\n",
-                atomic_load(&cg_module_count), cg_config.report_fd, cg_alt_stack_size(),
+                "crashguard: handlers installed for SEGV BUS ILL FPE ABRT TRAP SYS; %u modules, "
+                "%d with cached tables; report fd %d; alt stack %zu bytes; Go runtime %s (%s)%s\n",
+                atomic_load(&cg_module_count), found, cg_config.report_fd, cg_alt_stack_size(),
                 cg_config.go_started ? "starts" : "does not start", cg_config.go_reason,
                 cg_config.go_started && !sigchld_kept ? "; WARNING: could not keep SIGCHLD from Go's threads" : "");
 }

@@ -11,6 +11,9 @@
  */
 #include <dlfcn.h>
 #include <link.h>
+#include <pthread.h>
+#include <signal.h>
+#include <sys/prctl.h>
 #include <stddef.h>
 #include <sys/auxv.h>
 #include <linux/futex.h>
@@ -26,13 +29,54 @@
 typedef void *(*dlopen_fn)(const char *, int);
 typedef int (*dlclose_fn)(void *);
 
-static _Atomic uint32_t dl_hint_seq;
 static _Atomic(dlopen_fn) real_dlopen;
 static _Atomic(dlclose_fn) real_dlclose;
 
+/* Where the Go runtime does not run (all start-up tables were cached, or Go must not run
+ * here, or this is a forked child whose Go threads did not survive the fork), a small C
+ * thread, started on the first dlopen, does the watcher's job: refresh the registry and map
+ * the new modules' cached tables.  It blocks every signal, so it never takes one meant for
+ * the host. */
+static _Atomic pid_t c_watcher_pid;
+
+static void *c_watcher(void *unused) {
+    (void)unused;
+    prctl(PR_SET_NAME, "crashguard-dl");
+    for (;;) {
+        int found, total;
+        cg_wait_for_module_change();
+        cg_load_cached_tables(&found, &total);
+        cg_module_change_handled();
+    }
+    return 0;
+}
+
+static void ensure_c_watcher(void) {
+    pid_t me = getpid();
+    if (cg_config.go_started && me == cg_config.main_tid)
+        return; /* preload.watchModules does it */
+    pid_t had = atomic_load(&c_watcher_pid);
+    if (had == me || !atomic_compare_exchange_strong(&c_watcher_pid, &had, me))
+        return;
+    pthread_attr_t attr;
+    pthread_t thread;
+    sigset_t all, saved;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &saved);
+    if (pthread_attr_init(&attr) == 0) {
+        pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+        pthread_attr_setstacksize(&attr, 64 * 1024);
+        if (cg_real_pthread_create(&thread, &attr, c_watcher, 0) != 0)
+            atomic_store(&c_watcher_pid, 0);
+        pthread_attr_destroy(&attr);
+    }
+    pthread_sigmask(SIG_SETMASK, &saved, 0);
+}
+
 static void module_change_hint(void) {
-    atomic_fetch_add(&dl_hint_seq, 1);
-    syscall(SYS_futex, &dl_hint_seq, FUTEX_WAKE_PRIVATE, 1, 0, 0, 0);
+    ensure_c_watcher();
+    atomic_fetch_add(&cg_dl_hints, 1);
+    syscall(SYS_futex, &cg_dl_hints, FUTEX_WAKE_PRIVATE, 1, 0, 0, 0);
 }
 
 __attribute__((visibility("default"))) void *dlopen(const char *file, int mode) {
@@ -162,13 +206,19 @@ static int loader_changed(unsigned long long adds, unsigned long long subs) {
     return !loader_counters.have || loader_counters.adds != adds || loader_counters.subs != subs;
 }
 
-/* Blocks the calling (Go watcher) thread until a dlopen or dlclose hint, then until the
- * loader's list changed (or ~2 s passed: a dlopen that failed changes nothing). */
+/* Blocks the calling watcher thread until a dlopen or dlclose hint it has not handled yet
+ * (hints sent before the watcher started count), then until the loader's list changed (or
+ * ~2 s passed: a dlopen that failed changes nothing). */
+static uint32_t hints_handled; /* only the one watcher thread touches it */
+
+void cg_module_change_handled(void) { atomic_store(&cg_dl_hints_done, hints_handled); }
+
 void cg_wait_for_module_change(void) {
-    uint32_t seen = atomic_load(&dl_hint_seq);
+    uint32_t seq;
+    while ((seq = atomic_load(&cg_dl_hints)) == hints_handled)
+        syscall(SYS_futex, &cg_dl_hints, FUTEX_WAIT_PRIVATE, seq, 0, 0, 0);
+    hints_handled = seq;
     unsigned long long adds = loader_counters.adds, subs = loader_counters.subs;
-    while (atomic_load(&dl_hint_seq) == seen)
-        syscall(SYS_futex, &dl_hint_seq, FUTEX_WAIT_PRIVATE, seen, 0, 0, 0);
     for (long ms = 1; ms <= 1024; ms *= 2) {
         if (loader_changed(adds, subs))
             return;

@@ -10,4 +10,13 @@ void *cg_install_alt_stack(void);
 void cg_refresh_modules(void);
 /* Blocks until a dlopen/dlclose hint and the loader's list changed (the Go watcher). */
 void cg_wait_for_module_change(void);
+/* The watcher finished the work of the hints it waited for. */
+void cg_module_change_handled(void);
+/* Maps cached tables for every registered module that has a valid cache file; returns 1
+ * when all modules are covered (the Go runtime then has nothing to do). */
+int cg_load_cached_tables(int *found, int *total);
+/* The next pthread_create (glibc's): threads of our own get no alternate stack. */
+#include <pthread.h>
+int cg_real_pthread_create(pthread_t *thread, const pthread_attr_t *attr, void *(*start)(void *),
+                           void *arg);
 #endif

@@ -134,6 +134,12 @@ static pthread_create_fn next_pthread_create(void) {
     return fn;
 }
 
+int cg_real_pthread_create(pthread_t *thread, const pthread_attr_t *attr, void *(*start)(void *),
+                           void *arg) {
+    pthread_create_fn real = next_pthread_create();
+    return real ? real(thread, attr, start, arg) : EAGAIN;
+}
+
 __attribute__((visibility("default"))) int pthread_create(pthread_t *thread,
                                                           const pthread_attr_t *attr,
                                                           void *(*start)(void *), void *arg) {

@@ -68,6 +68,7 @@ func watchModules() {
 	debug.SetPanicOnFault(true)
 	for sigsafe.WaitForModuleChange() {
 		buildPending()
+		sigsafe.ModuleChangeHandled()
 	}
 }
 
@@ -75,6 +76,7 @@ func buildModule(m sigsafe.Module) {
 	defer func() {
 		if r := recover(); r != nil {
 			note := fmt.Sprintf("reading it failed (recovered panic: %v)", r)
+			debugf("%s: %s", m.Path, note)
 			for _, kind := range tableKinds {
 				sigsafe.Fail(m.Index, kind, note)
 			}
@@ -85,7 +87,15 @@ func buildModule(m sigsafe.Module) {
 	}
 	start := time.Now()
 	f, unmap, err := openModule(m.Path, m.BuildID)
+	if err != nil && !strings.HasPrefix(m.Path, "/") {
+		// The vDSO has no file: read the ELF image the kernel mapped.
+		if image := sigsafe.ModuleImage(m); image != nil {
+			f, err = parseELF(image)
+			unmap = func() {}
+		}
+	}
 	if err != nil {
+		debugf("%s: %v", m.Path, err)
 		for _, kind := range tableKinds {
 			sigsafe.Fail(m.Index, kind, err.Error())
 		}

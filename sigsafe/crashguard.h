@@ -148,7 +148,20 @@ struct cg_module {
     uint8_t build_id[CG_BUILD_ID_MAX];
     char path[CG_PATH_MAX];
     struct cg_table_slot tables[CG_TABLE_KINDS];
+    /* Tables mapped by the constructor from a cache file: checking the whole file's
+     * checksum at every start would cost more than the start itself, so the handler checks
+     * it on first use (cache_state 0 unchecked, 1 good, 2 corrupt) and ignores the tables
+     * of a corrupt file. */
+    const uint8_t *cache_map;
+    char cache_path[CG_PATH_MAX]; /* unlinked by the handler if corrupt: the next start rebuilds */
+    uint64_t cache_size;
+    uint64_t cache_checksum;
+    _Atomic uint32_t cache_state;
 };
+
+/* The cache file's content hash (docs/cache.md; dwarfcache.Checksum in Go). */
+uint64_t cg_checksum(const uint8_t *p, uint64_t n);
+#define CG_CACHE_HEADER_SIZE 64
 
 extern struct cg_module cg_modules[CG_MAX_MODULES];
 extern _Atomic uint32_t cg_module_count;
@@ -157,14 +170,18 @@ extern _Atomic uint32_t cg_module_count;
 extern char cg_global_note[CG_NOTE_MAX];
 extern _Atomic uint32_t cg_global_note_set;
 
-/* Set by the Go side when every module's tables are published (or failed). */
+/* Set by the Go side when every start-up module's tables are published (or failed). */
 extern _Atomic uint32_t cg_precompute_done;
+/* dlopen/dlclose hints sent, and the last one a watcher finished handling: a crash right
+ * after a dlopen waits (briefly) for the new module's tables. */
+extern _Atomic uint32_t cg_dl_hints, cg_dl_hints_done;
 
 /* Load-time services of the library's C side, for the Go side (set by the constructor;
  * function pointers keep the Go packages linkable on their own, e.g. in unit tests). */
 struct cg_loader_hooks {
     void (*refresh_modules)(void);
     void (*wait_for_module_change)(void);
+    void (*module_change_handled)(void);
 };
 extern struct cg_loader_hooks cg_loader_hooks;
 
@@ -180,6 +197,7 @@ struct cg_config {
     pid_t main_tid;       /* = pid of the process that ran the constructor */
     uintptr_t main_stack_lo, main_stack_hi; /* main thread's stack range incl. growth limit */
     int debug;            /* CRASHGUARD_DEBUG: explain at load what was set up */
+    uint32_t startup_modules; /* registry entries before main(); later ones came by dlopen */
     int go_started;       /* 1 when the Go runtime was allowed to start */
     const char *go_reason; /* why Go did or did not start (static string) */
 };

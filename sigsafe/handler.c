@@ -108,17 +108,22 @@ static void wait_for_reporter(void) {
         nanosleep(&ten_ms, 0);
 }
 
-/* A crash right after start may come before the Go side has published the tables.  Names
- * are worth a short wait: Go builds them on its own thread, which this handler does not
- * block.  Never in a forked child (Go's threads did not survive the fork) nor when Go did
- * not start; bounded, because Go may need a lock the crashing thread holds (malloc's). */
+/* A crash right after start (or right after a dlopen) may come before the tables are
+ * published.  Names are worth a short wait: they are built on another thread, which this
+ * handler does not block.  Not for the start-up tables in a forked child (Go's threads did
+ * not survive the fork) or when Go did not start; bounded, because the builder may need a
+ * lock the crashing thread holds (malloc's), or may not exist any more. */
+static int tables_coming(void) {
+    if (cg_config.go_started && getpid() == cg_config.main_tid &&
+        !atomic_load_explicit(&cg_precompute_done, memory_order_acquire))
+        return 1;
+    /* A module opened just before the crash: its watcher may still be at work. */
+    return atomic_load(&cg_dl_hints) != atomic_load(&cg_dl_hints_done);
+}
+
 static void wait_for_tables(void) {
-    if (!cg_config.go_started || getpid() != cg_config.main_tid)
-        return;
     struct timespec five_ms = {0, 5 * 1000 * 1000};
-    for (int waited = 0; waited < WAIT_FOR_TABLES_MS &&
-                         !atomic_load_explicit(&cg_precompute_done, memory_order_acquire);
-         waited += 5)
+    for (int waited = 0; waited < WAIT_FOR_TABLES_MS && tables_coming(); waited += 5)
         nanosleep(&five_ms, 0);
 }
 

@@ -312,6 +312,15 @@ static void out_notes(struct cg_out *o) {
     int header = 0;
     for (int i = 0; i < trace_module_count; i++) {
         const struct cg_module *m = trace_modules[i];
+        if (module_cache_corrupt(m)) {
+            if (!header++)
+                out_str(o, "notes:\n");
+            out_str(o, "  module ");
+            out_str(o, m->path);
+            out_str(o, ": cache file corrupt (checksum mismatch): its tables were ignored and the "
+                       "file removed, to be rebuilt at the next start\n");
+            continue;
+        }
         for (int kind = 0; kind < CG_TABLE_KINDS; kind++) {
             const struct cg_table_slot *t = &m->tables[kind];
             uint32_t state = atomic_load_explicit((_Atomic uint32_t *)&t->state, memory_order_acquire);
@@ -326,8 +335,13 @@ static void out_notes(struct cg_out *o) {
                 out_str(o, table_words[kind]);
                 out_str(o, ": ");
                 out_strn(o, t->note, cg_strnlen(t->note, CG_NOTE_MAX));
-            } else if (cg_config.go_started) {
+            } else if (cg_config.go_started && getpid() == cg_config.main_tid) {
                 out_str(o, ": tables not computed yet when the crash happened");
+            } else if ((uint32_t)(m - cg_modules) >= cg_config.startup_modules) {
+                out_str(o, ": no cached tables for a module opened after start-up in a process "
+                           "without the Go runtime (`crashguard warm ");
+                out_str(o, m->path);
+                out_str(o, "` caches them)");
             } else {
                 out_str(o, ": no tables (precomputation did not run: ");
                 out_str(o, cg_config.go_reason ? cg_config.go_reason : "unknown");

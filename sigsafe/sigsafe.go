@@ -40,9 +40,14 @@ static int wait_for_module_change(void) {
 	cg_loader_hooks.wait_for_module_change();
 	return 1;
 }
+static void module_change_handled(void) {
+	if (cg_loader_hooks.module_change_handled)
+		cg_loader_hooks.module_change_handled();
+}
 static uint32_t table_state(uint32_t i, int kind) {
 	return atomic_load_explicit(&cg_modules[i].tables[kind].state, memory_order_acquire);
 }
+static const void *module_image(uint32_t i) { return (const void *)cg_modules[i].lo; }
 static int debug_enabled(void) { return cg_config.debug; }
 static void precompute_done(void) { atomic_store_explicit(&cg_precompute_done, 1, memory_order_release); }
 */
@@ -102,6 +107,9 @@ func Fail(i int, kind int, note string) {
 // the registry reflects it. It returns false when there is no loader to watch (tests).
 func WaitForModuleChange() bool { return C.wait_for_module_change() != 0 }
 
+// ModuleChangeHandled tells the handler the watcher finished the last change's tables.
+func ModuleChangeHandled() { C.module_change_handled() }
+
 // Pending reports whether module i still waits for its tables.
 func Pending(i int) bool {
 	return C.table_state(C.uint32_t(i), C.CG_TABLE_SYMBOLS) == C.CG_SYMTAB_PENDING
@@ -120,3 +128,14 @@ func PrecomputeDone() { C.precompute_done() }
 // Debug reports whether CRASHGUARD_DEBUG asked for load-time explanations (the constructor
 // decided, ignoring the environment in setuid processes).
 func Debug() bool { return C.debug_enabled() != 0 }
+
+// ModuleImage copies a module's mapped image (for the vDSO, which has no file; its
+// image is a complete ELF file, section headers included).
+func ModuleImage(m Module) []byte {
+	// The kernel maps whole pages; the section headers sit past the last segment's end.
+	end := (m.Hi + 4095) &^ 4095
+	if m.Hi <= m.Lo || end-m.Lo > 1<<20 {
+		return nil
+	}
+	return C.GoBytes(C.module_image(C.uint32_t(m.Index)), C.int(end-m.Lo))
+}

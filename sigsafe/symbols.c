@@ -1,5 +1,7 @@
 #include "symbols.h"
 
+#include <unistd.h>
+
 const struct cg_module *find_module(uintptr_t addr) {
     uint32_t n = atomic_load_explicit(&cg_module_count, memory_order_acquire);
     if (n > CG_MAX_MODULES)
@@ -21,8 +23,47 @@ static int symtab_valid(const struct cg_symtab_header *h) {
            strs_end <= h->total_size && h->symbols_off % 8 == 0 && h->strings_size > 0;
 }
 
+uint64_t cg_checksum(const uint8_t *p, uint64_t n) {
+    uint64_t h = 0x9e3779b97f4a7c15ull ^ n;
+    for (; n >= 8; p += 8, n -= 8) {
+        uint64_t w;
+        __builtin_memcpy(&w, p, 8);
+        h ^= w;
+        h *= 0xff51afd7ed558ccdull;
+        h ^= h >> 32;
+    }
+    uint64_t tail = 0;
+    for (uint64_t i = 0; i < n; i++)
+        tail |= (uint64_t)p[i] << (8 * i);
+    h ^= tail;
+    h *= 0xc4ceb9fe1a85ec53ull;
+    h ^= h >> 29;
+    return h;
+}
+
+int module_cache_corrupt(const struct cg_module *m) {
+    struct cg_module *mm = (struct cg_module *)m;
+    if (!mm->cache_map)
+        return 0;
+    uint32_t state = atomic_load_explicit(&mm->cache_state, memory_order_acquire);
+    if (state == 0) {
+        state = cg_checksum(mm->cache_map + CG_CACHE_HEADER_SIZE,
+                            mm->cache_size - CG_CACHE_HEADER_SIZE) == mm->cache_checksum
+                    ? 1
+                    : 2;
+        atomic_store_explicit(&mm->cache_state, state, memory_order_release);
+        /* A file that fails its checksum is useless to every later process too: remove it
+         * so the next start builds it again (unlink is async-signal-safe). */
+        if (state == 2 && mm->cache_path[0])
+            unlink(mm->cache_path);
+    }
+    return state != 1;
+}
+
 const void *module_table(const struct cg_module *m, int kind) {
     struct cg_table_slot *t = (struct cg_table_slot *)&m->tables[kind];
+    if (module_cache_corrupt(m))
+        return 0;
     if (atomic_load_explicit(&t->state, memory_order_acquire) != CG_SYMTAB_READY)
         return 0;
     return atomic_load_explicit(&t->blob, memory_order_acquire);
@@ -100,3 +141,4 @@ char cg_global_note[CG_NOTE_MAX];
 _Atomic uint32_t cg_global_note_set;
 _Atomic uint32_t cg_precompute_done;
 struct cg_loader_hooks cg_loader_hooks;
+_Atomic uint32_t cg_dl_hints, cg_dl_hints_done;

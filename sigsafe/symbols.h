@@ -9,6 +9,9 @@
 /* The module whose PT_LOAD range holds addr, or NULL. */
 const struct cg_module *find_module(uintptr_t addr);
 
+/* Whether m's tables came from a cache file whose checksum does not match (checked once). */
+int module_cache_corrupt(const struct cg_module *m);
+
 /* A published table of the given kind (enum cg_table_kind), not yet validated; or NULL. */
 const void *module_table(const struct cg_module *m, int kind);
 

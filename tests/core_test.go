@@ -28,7 +28,7 @@ func TestNullDereferenceThroughNamedFunctions(t *testing.T) {
 	// static_leaf_reads is a static function: only .symtab names it, not .dynsym.
 	wantChain(t, r, "static_leaf_reads", "middle_adds", "outer_calls", "main")
 	// Frame line shape: #n 0xPC in func+0xOFF (module+0xOFF), module offset = ELF address.
-	m := wantLine(t, r, `^#0 0x([0-9a-f]{16}) in static_leaf_reads\+0x[0-9a-f]+ \((/[^+]+)\+0x([0-9a-f]+)\)$`)
+	m := wantLine(t, r, `^#0 0x([0-9a-f]{16}) in static_leaf_reads\+0x[0-9a-f]+ \((/[^+]+)\+0x([0-9a-f]+)\)( at \S+:\d+)?$`)
 	if !strings.HasSuffix(m[2], filepath.Base(coreBin(t))) {
 		t.Errorf("frame 0 module %q is not the executable", m[2])
 	}
@@ -125,7 +125,7 @@ func TestAbortFromAssertAndHeapCorruption(t *testing.T) {
 		r := crash(t, syscall.SIGABRT, coreBin(t), mode)
 		wantLine(t, r, `^\*\*\* crashguard: SIGABRT \(aborted\), sent by tkill\(\)/tgkill\(\) .* from pid \d+`)
 		wantLine(t, r, `^diagnosis: the program called abort\(\)`)
-		wantLine(t, r, `^#0 0x[0-9a-f]+ in .* \(\S+libc\.so\.6\+0x[0-9a-f]+\)$`)
+		wantLine(t, r, `^#0 0x[0-9a-f]+ in .* \(\S+libc\.so\.6\+0x[0-9a-f]+\)( at \S+:\d+)?$`)
 	}
 }
 
@@ -171,7 +171,7 @@ func TestForkedChildCrash(t *testing.T) {
 		t.Fatalf("child did not die of SIGSEGV: %s", r)
 	}
 	wantLine(t, r, `^\*\*\* crashguard: SIGSEGV`)
-	wantLine(t, r, `^#0 0x[0-9a-f]+ in \S+ \(\S+/core-\d+\+0x[0-9a-f]+\)$`)
+	wantLine(t, r, `^#0 0x[0-9a-f]+ in \S+ \(\S+/core-\d+\+0x[0-9a-f]+\)( at \S+:\d+)?$`)
 }
 
 func TestOwnSegvHandlerWithSiglongjmpKeepsWorking(t *testing.T) {

@@ -171,36 +171,56 @@ func TestCacheSecondRunParsesNothing(t *testing.T) {
 	if !regexp.MustCompile(`crashguard: \S+inline-\d+: built in .*; cached to `).MatchString(first.stderr) {
 		t.Fatalf("first run did not build and cache:\n%s", first.stderr)
 	}
+	// The second start maps every table from the cache in C and starts no Go runtime.
 	second := debugRun(t, bin, cache)
 	if strings.Contains(second.stderr, ": built in ") {
 		t.Fatalf("second run parsed again:\n%s", second.stderr)
 	}
-	if !regexp.MustCompile(`crashguard: \S+inline-\d+: tables from cache `).MatchString(second.stderr) {
+	if !regexp.MustCompile(`Go runtime does not start \(all \d+ modules' tables were in the cache\)`).MatchString(second.stderr) {
 		t.Fatalf("second run did not use the cache:\n%s", second.stderr)
 	}
 	if a, b := frameLocations(first.stderr), frameLocations(second.stderr); strings.Join(a, "|") != strings.Join(b, "|") {
 		t.Fatalf("cached report differs:\n%q\n%q", a, b)
 	}
 
-	// A corrupted and a truncated cache file are ignored, rebuilt, and the report is whole.
+	// A truncated cache file fails the checks at load: Go starts and rebuilds it.
 	files, _ := filepath.Glob(filepath.Join(cache, "*", "*.cg"))
-	for i, f := range files {
+	var exe string
+	for _, f := range files {
 		data, _ := os.ReadFile(f)
-		if i%2 == 0 {
-			data[len(data)/2] ^= 0xff
-		} else {
-			data = data[:len(data)/3]
+		if strings.Contains(string(data), "read_cell") { // the crasher's own tables
+			exe = f
 		}
-		os.WriteFile(f, data, 0o644)
 	}
+	if exe == "" {
+		t.Fatalf("no cache file for the crasher among %v", files)
+	}
+	data, _ := os.ReadFile(exe)
+	os.WriteFile(exe, data[:len(data)/3], 0o644)
 	third := debugRun(t, bin, cache)
-	if !strings.Contains(third.stderr, "cache ignored") || !strings.Contains(third.stderr, ": built in ") {
-		t.Fatalf("damaged cache not ignored and rebuilt:\n%s", third.stderr)
+	if !strings.Contains(third.stderr, "no valid cached tables") || !strings.Contains(third.stderr, ": built in ") {
+		t.Fatalf("truncated cache not ignored and rebuilt:\n%s", third.stderr)
 	}
 	wantLine(t, third, `^#0 0x[0-9a-f]+ in read_cell \[inlined\]`)
+
+	// A corrupted one passes the cheap checks at load; its checksum is checked when a crash
+	// first needs it: the tables are ignored, the file removed, and the next start rebuilds.
+	data, _ = os.ReadFile(exe)
+	data[len(data)-3] ^= 0xff
+	os.WriteFile(exe, data, 0o644)
 	fourth := debugRun(t, bin, cache)
-	if strings.Contains(fourth.stderr, ": built in ") {
-		t.Fatalf("the rebuilt cache was not used:\n%s", fourth.stderr)
+	wantLine(t, fourth, `cache file corrupt \(checksum mismatch\): its tables were ignored and the file removed`)
+	if _, err := os.Stat(exe); err == nil {
+		t.Fatal("corrupt cache file not removed")
+	}
+	fifth := debugRun(t, bin, cache)
+	if !strings.Contains(fifth.stderr, ": built in ") {
+		t.Fatalf("removed cache file not rebuilt:\n%s", fifth.stderr)
+	}
+	wantLine(t, fifth, `^#0 0x[0-9a-f]+ in read_cell \[inlined\]`)
+	sixth := debugRun(t, bin, cache)
+	if strings.Contains(sixth.stderr, ": built in ") {
+		t.Fatalf("the rebuilt cache was not used:\n%s", sixth.stderr)
 	}
 }
 

@@ -40,13 +40,13 @@ func TestUnwindWithoutFramePointers(t *testing.T) {
 
 func TestUnwindOutOfLibc(t *testing.T) {
 	r := crash(t, syscall.SIGSEGV, unwindBin(t), "strlen")
-	wantLine(t, r, `^#0 0x[0-9a-f]+ in .* \(\S+libc\.so\.6\+0x[0-9a-f]+\)$`)
+	wantLine(t, r, `^#0 0x[0-9a-f]+ in .* \(\S+libc\.so\.6\+0x[0-9a-f]+\)( at \S+:\d+)?$`)
 	wantChain(t, r, "measure_null", "main")
 	if f := frames(t, r.stderr); len(f) < 2 || f[1] != "measure_null" {
 		t.Fatalf("frame 1 should be strlen's caller: %q", f)
 	}
 	r = crash(t, syscall.SIGSEGV, unwindBin(t), "memcpy")
-	wantLine(t, r, `^#0 0x[0-9a-f]+ in .* \(\S+libc\.so\.6\+0x[0-9a-f]+\)$`)
+	wantLine(t, r, `^#0 0x[0-9a-f]+ in .* \(\S+libc\.so\.6\+0x[0-9a-f]+\)( at \S+:\d+)?$`)
 	if f := frames(t, r.stderr); len(f) < 3 || f[1] != "copy_to_null" || f[2] != "main" {
 		t.Fatalf("memcpy's callers: %q", f)
 	}
@@ -78,7 +78,12 @@ func TestUnwindThroughSignalFrame(t *testing.T) {
 }
 
 func TestUnwindIntoLibraryOpenedLater(t *testing.T) {
-	r := crash(t, syscall.SIGSEGV, unwindBin(t), "dlopen", pluginLib(t))
+	// A cache of its own: with the start-up modules cached the process would run no Go,
+	// and the library it opens later would get only cached tables (TestDlopenInGoFreeProcess).
+	r := run(t, runOpts{preload: true, env: []string{"CRASHGUARD_CACHE_DIR=" + t.TempDir()}}, unwindBin(t), "dlopen", pluginLib(t))
+	if r.signal != syscall.SIGSEGV {
+		t.Fatalf("%s", r)
+	}
 	wantChain(t, r, "plugin_inner", "plugin_entry", "main")
 	wantLine(t, r, `(?m)^  \S+libplugin\.so base 0x[0-9a-f]+ build-id [0-9a-f]{40}$`)
 }
@@ -101,13 +106,17 @@ func TestUnwindAgreesWithGdb(t *testing.T) {
 	if _, err := exec.LookPath("gdb"); err != nil {
 		t.Skip("gdb not installed")
 	}
-	cases := [][]string{{unwindBin(t), "chain"}, {unwindBin(t), "strlen"}, {unwindBin(t), "memcpy"},
-		{unwindBin(t), "realign"}, {unwindBin(t), "noreturn"}, {unwindBin(t), "handler"},
-		{unwindBin(t), "dlopen", pluginLib(t)}, {compile(t, "thread.cpp", noFramePointers...)},
+	// The dlopen case first, with a cache of its own: its first run starts Go, which also
+	// caches the library opened later (a Go-free run would only map cached tables).
+	cache := t.TempDir()
+	cases := [][]string{{unwindBin(t), "dlopen", pluginLib(t)}, {unwindBin(t), "chain"}, {unwindBin(t), "strlen"},
+		{unwindBin(t), "memcpy"}, {unwindBin(t), "realign"}, {unwindBin(t), "noreturn"}, {unwindBin(t), "handler"},
+		{compile(t, "thread.cpp", noFramePointers...)},
 		{compile(t, "core.c", noFramePointers...), "assert"}}
 	agreed, total := 0, 0
 	for _, c := range cases {
-		args := []string{"-batch", "-nx", "-ex", "set env LD_PRELOAD=" + libPath,
+		run(t, runOpts{preload: true, env: []string{"CRASHGUARD_CACHE_DIR=" + cache}}, c[0], c[1:]...) // tables cached first
+		args := []string{"-batch", "-nx", "-ex", "set env LD_PRELOAD=" + libPath, "-ex", "set env CRASHGUARD_CACHE_DIR=" + cache,
 			"-ex", "handle SIGUSR1 nostop noprint pass", "-ex", "run",
 			"-ex", "bt -frame-info location-and-address", "-ex", "continue", "--args"}
 		out, _ := exec.Command("gdb", append(args, c...)...).CombinedOutput()
@@ -143,7 +152,7 @@ func TestUnwindAgreesWithGdb(t *testing.T) {
 		agreed += matched
 		total += len(gdbPCs)
 		if len(gdbPCs) == 0 || matched < len(gdbPCs)-1 {
-			t.Errorf("%v: gdb frames %v, ours %v", c[1:], gdbPCs, ours)
+			t.Errorf("%v: gdb frames %v, ours %v\n%s", c[1:], gdbPCs, ours, text[split:])
 		}
 	}
 	pct := 100 * float64(agreed) / float64(total)
@@ -153,4 +162,33 @@ func TestUnwindAgreesWithGdb(t *testing.T) {
 	if pct < 90 {
 		t.Errorf("agreement %.1f%% < 90%%", pct)
 	}
+}
+
+// A process whose start-up modules are all cached runs no Go runtime; a library it opens
+// later gets its cached tables mapped by a small C watcher, or is reported as
+// module+offset with a note saying how to cache it.
+func TestDlopenInGoFreeProcess(t *testing.T) {
+	cache := t.TempDir()
+	env := []string{"CRASHGUARD_CACHE_DIR=" + cache, "CRASHGUARD_DEBUG=1"}
+	plugin := pluginLib(t)
+	other := filepath.Join(t.TempDir(), "libother.so")
+	if out, err := exec.Command("cp", plugin, other).CombinedOutput(); err != nil {
+		t.Fatalf("cp: %v %s", err, out)
+	}
+	first := run(t, runOpts{preload: true, env: env}, unwindBin(t), "dlopen", plugin)
+	wantChain(t, first, "plugin_inner", "plugin_entry", "main")
+	warm := run(t, runOpts{preload: true, env: env}, unwindBin(t), "dlopen", plugin)
+	if !strings.Contains(warm.stderr, "Go runtime does not start (all ") {
+		t.Fatalf("second start still ran Go:\n%s", warm.stderr)
+	}
+	wantChain(t, warm, "plugin_inner", "plugin_entry", "main")
+	// The same code under another build-id path is not cached: raw frames and a note.
+	bin := filepath.Join(t.TempDir(), "stripped-id")
+	exec.Command("objcopy", "--remove-section=.note.gnu.build-id", other, bin).Run()
+	r := run(t, runOpts{preload: true, env: env}, unwindBin(t), "dlopen", bin)
+	if r.signal != syscall.SIGSEGV {
+		t.Fatalf("%s", r)
+	}
+	wantLine(t, r, `^#0 0x[0-9a-f]+ in \?\? \(\S+stripped-id\+0x[0-9a-f]+\)$`)
+	wantLine(t, r, `no cached tables for a module opened after start-up`)
 }
