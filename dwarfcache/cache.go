@@ -162,14 +162,24 @@ func Decode(b []byte, buildID []byte) ([]Entry, error) {
 }
 
 // Store writes a cache file atomically: a temporary name in the same directory, then
-// rename. Directories are created 0700, files 0644 (readable for a shared system cache).
+// rename. Directories are created 0700, files 0644.
 func Store(dir string, buildID []byte, entries []Entry) error {
+	return store(dir, buildID, entries, 0o700)
+}
+
+// StoreShared is Store for a cache every user reads (/var/cache/crashguard): directories
+// are created 0755.
+func StoreShared(dir string, buildID []byte, entries []Entry) error {
+	return store(dir, buildID, entries, 0o755)
+}
+
+func store(dir string, buildID []byte, entries []Entry, dirMode uint32) error {
 	b, err := Encode(buildID, entries)
 	if err != nil {
 		return err
 	}
 	final := CachePath(dir, buildID)
-	if err := mkdirAll(filepath.Dir(final)); err != nil {
+	if err := mkdirAll(filepath.Dir(final), dirMode); err != nil {
 		return err
 	}
 	tmp := final + ".tmp." + strconv.Itoa(unix.Getpid()) + "." + strconv.Itoa(unix.Gettid())
@@ -197,18 +207,18 @@ func Store(dir string, buildID []byte, entries []Entry) error {
 	return nil
 }
 
-func mkdirAll(dir string) error {
-	if err := unix.Mkdir(dir, 0o700); err == nil || err == unix.EEXIST {
+func mkdirAll(dir string, mode uint32) error {
+	if err := unix.Mkdir(dir, mode); err == nil || err == unix.EEXIST {
 		return nil
 	} else if err != unix.ENOENT {
 		return fmt.Errorf("mkdir %s: %w", dir, err)
 	}
 	if parent := filepath.Dir(dir); parent != dir {
-		if err := mkdirAll(parent); err != nil {
+		if err := mkdirAll(parent, mode); err != nil {
 			return err
 		}
 	}
-	if err := unix.Mkdir(dir, 0o700); err != nil && err != unix.EEXIST {
+	if err := unix.Mkdir(dir, mode); err != nil && err != unix.EEXIST {
 		return fmt.Errorf("mkdir %s: %w", dir, err)
 	}
 	return nil

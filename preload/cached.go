@@ -83,15 +83,8 @@ func toCache(m sigsafe.Module, tables map[int]sigsafe.Table, notes map[int]strin
 		debugf("%s: built in %v; not cached (no build-id or no cache directory)", m.Path, took)
 		return
 	}
-	var entries []dwarfcache.Entry
-	for _, kind := range tableKinds {
-		if t, ok := tables[kind]; ok {
-			entries = append(entries, dwarfcache.Entry{Kind: uint32(kind), Data: t.Bytes()})
-		} else {
-			entries = append(entries, dwarfcache.Entry{Kind: uint32(kind), Flags: dwarfcache.FlagNote, Data: []byte(notes[kind])})
-		}
-	}
-	if err := dwarfcache.Store(user, m.BuildID, entries); err != nil {
+	b := &Built{Tables: tables, Notes: notes}
+	if err := dwarfcache.Store(user, m.BuildID, b.CacheEntries()); err != nil {
 		debugf("%s: built in %v; cache not written (tables stay in memory): %v", m.Path, took, err)
 		return
 	}

@@ -86,14 +86,11 @@ func buildModule(m sigsafe.Module) {
 		return
 	}
 	start := time.Now()
-	f, unmap, err := openModule(m.Path, m.BuildID)
-	if err != nil && !strings.HasPrefix(m.Path, "/") {
-		// The vDSO has no file: read the ELF image the kernel mapped.
-		if image := sigsafe.ModuleImage(m); image != nil {
-			f, err = parseELF(image)
-			unmap = func() {}
-		}
+	var image []byte
+	if !strings.HasPrefix(m.Path, "/") {
+		image = sigsafe.ModuleImage(m) // the vDSO has no file: the kernel mapped its image
 	}
+	b, err := BuildTables(m.Path, m.BuildID, image, dwarfcache.InProcessBudget)
 	if err != nil {
 		debugf("%s: %v", m.Path, err)
 		for _, kind := range tableKinds {
@@ -101,25 +98,75 @@ func buildModule(m sigsafe.Module) {
 		}
 		return
 	}
+	for _, kind := range tableKinds {
+		if t, ok := b.Tables[kind]; ok {
+			sigsafe.Publish(m.Index, kind, t)
+		} else {
+			sigsafe.Fail(m.Index, kind, b.Notes[kind])
+		}
+	}
+	toCache(m, b.Tables, b.Notes, time.Since(start))
+}
+
+// Built is what BuildTables made of one module: a table per kind, or a note saying why not.
+type Built struct {
+	Tables map[int]sigsafe.Table
+	Notes  map[int]string
+}
+
+// CacheEntries turns a build into the entries of a cache file.
+func (b *Built) CacheEntries() []dwarfcache.Entry {
+	var entries []dwarfcache.Entry
+	for _, kind := range tableKinds {
+		if t, ok := b.Tables[kind]; ok {
+			entries = append(entries, dwarfcache.Entry{Kind: uint32(kind), Data: t.Bytes()})
+		} else {
+			entries = append(entries, dwarfcache.Entry{Kind: uint32(kind), Flags: dwarfcache.FlagNote, Data: []byte(b.Notes[kind])})
+		}
+	}
+	return entries
+}
+
+// BuildTables builds a module's symbol, unwind and line tables from the file at path (or
+// from image, an ELF image in memory, when there is no file). It fails only when the module
+// cannot be read at all; a missing table is a note. budget bounds the DWARF parsed (< 0:
+// no bound).
+func BuildTables(path string, buildID []byte, image []byte, budget int64) (*Built, error) {
+	var f *elfFile
+	unmap := func() {}
+	var err error
+	if image != nil {
+		f, err = parseELF(image)
+	} else {
+		f, unmap, err = openModule(path, buildID)
+	}
+	if err != nil {
+		return nil, err
+	}
 	defer unmap()
-	tables, notes := map[int]sigsafe.Table{}, map[int]string{}
+	b := &Built{Tables: map[int]sigsafe.Table{}, Notes: map[int]string{}}
 	record := func(kind int, t sigsafe.Table, err error) {
 		if err != nil {
-			notes[kind] = err.Error()
-			sigsafe.Fail(m.Index, kind, err.Error())
-			return
+			b.Notes[kind] = err.Error()
+		} else {
+			b.Tables[kind] = t
 		}
-		tables[kind] = t
-		sigsafe.Publish(m.Index, kind, t)
 	}
-	debugPath, hasDebugFile := dwarfcache.DebugFile(m.Path, m.BuildID)
+	debugPath, hasDebugFile := "", false
+	if image == nil {
+		debugPath, hasDebugFile = dwarfcache.DebugFile(path, buildID)
+	}
 	syms, err := symbolTable(f, debugPath, hasDebugFile)
 	record(sigsafe.Symbols, syms, err)
 	unw, err := unwindTable(f)
 	record(sigsafe.Unwind, unw, err)
-	lines, err := dwarfcache.LineTable(m.Path, m.BuildID, dwarfcache.InProcessBudget)
-	record(sigsafe.Lines, lines, err)
-	toCache(m, tables, notes, time.Since(start))
+	if image != nil {
+		record(sigsafe.Lines, nil, errors.New("no debug information (in-memory image)"))
+	} else {
+		lines, err := dwarfcache.LineTable(path, buildID, budget)
+		record(sigsafe.Lines, lines, err)
+	}
+	return b, nil
 }
 
 // openModule maps and parses the ELF file at path and checks that it is the file that was

@@ -22,6 +22,7 @@ import (
 )
 
 var (
+	cmdPath string // the crashguard command
 	libPath string // the freshly built libcrashguard.so
 	workDir string // compiled programs and scratch files
 	repoDir string
@@ -52,6 +53,10 @@ func setup(m *testing.M) (int, error) {
 	build.Dir = repoDir
 	if out, err := build.CombinedOutput(); err != nil {
 		return 0, fmt.Errorf("build.sh: %v\n%s", err, out)
+	}
+	cmdPath = filepath.Join(workDir, "crashguard")
+	if out, err := exec.Command("go", "build", "-o", cmdPath, filepath.Join(repoDir, "cmd", "crashguard")).CombinedOutput(); err != nil {
+		return 0, fmt.Errorf("go build cmd/crashguard: %v\n%s", err, out)
 	}
 	return m.Run(), nil
 }

@@ -1,0 +1,28 @@
+/* status.c — prints its thread count and resident size, then `status crash` dereferences
+ * NULL and `status sleep MS` sleeps first. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static void print_status(void) {
+    FILE *f = fopen("/proc/self/status", "r");
+    char line[256];
+    while (f && fgets(line, sizeof line, f))
+        if (!strncmp(line, "Threads:", 8) || !strncmp(line, "VmRSS:", 6))
+            fputs(line, stdout);
+    if (f)
+        fclose(f);
+    fflush(stdout);
+}
+
+__attribute__((noinline)) int status_crash(int *p) { return *p + 1; }
+
+int main(int argc, char **argv) {
+    if (argc > 2 && !strcmp(argv[1], "sleep"))
+        usleep(atoi(argv[2]) * 1000);
+    print_status();
+    if (argc > 1 && !strcmp(argv[1], "crash"))
+        return status_crash(argc > 100 ? &argc : NULL);
+    return 0;
+}

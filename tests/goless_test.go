@@ -1,0 +1,144 @@
+package tests
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"syscall"
+	"testing"
+)
+
+func warmCache(t *testing.T, bins ...string) string {
+	t.Helper()
+	cache := t.TempDir()
+	args := append([]string{"warm", "--dir", cache, "--library", libPath}, bins...)
+	out, err := exec.Command(cmdPath, args...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("crashguard warm: %v\n%s", err, out)
+	}
+	if !strings.Contains(string(out), "cached linux-vdso.so.1") {
+		t.Fatalf("warm did not cache the vDSO:\n%s", out)
+	}
+	return cache
+}
+
+func threads(t *testing.T, r result) string {
+	t.Helper()
+	m := regexp.MustCompile(`(?m)^Threads:\s+(\d+)$`).FindStringSubmatch(r.stdout)
+	if m == nil {
+		t.Fatalf("no thread count: %s", r)
+	}
+	return m[1]
+}
+
+// A process whose modules are all cached starts no Go runtime: no Go threads, and a crash
+// report as complete as the one the Go side would have produced.
+func TestWarmStartRunsNoGo(t *testing.T) {
+	bin := compile(t, "status.c", "-O2", "-g")
+	cache := warmCache(t, bin)
+	env := []string{"CRASHGUARD_CACHE_DIR=" + cache, "CRASHGUARD_DEBUG=1"}
+	r := run(t, runOpts{preload: true, env: env}, bin, "sleep", "200")
+	if got := threads(t, r); got != "1" {
+		t.Fatalf("threads with every table cached: %s, want 1\n%s", got, r)
+	}
+	if !strings.Contains(r.stderr, "Go runtime does not start (all ") {
+		t.Fatalf("%s", r.stderr)
+	}
+
+	goFree := run(t, runOpts{preload: true, env: env}, bin, "crash")
+	withGo := run(t, runOpts{preload: true, env: []string{"CRASHGUARD_CACHE_DIR=" + t.TempDir()}}, bin, "crash")
+	if !strings.Contains(withGo.stderr, "*** crashguard") || goFree.signal != syscall.SIGSEGV {
+		t.Fatalf("%s\n%s", goFree, withGo)
+	}
+	a, b := frameLocations(goFree.stderr), frameLocations(withGo.stderr)
+	if len(a) < 3 || strings.Join(a, "|") != strings.Join(b, "|") {
+		t.Fatalf("Go-free report differs from the Go one:\n%q\n%q", a, b)
+	}
+	wantChain(t, goFree, "status_crash", "main")
+	wantLine(t, goFree, `^#0 0x[0-9a-f]+ in status_crash\+0x[0-9a-f]+ \(\S+\) at \S+status\.c:\d+$`)
+}
+
+// Deleting one module's cache file makes the next start run Go, which rebuilds it; the
+// start after that is Go-free again.
+func TestMissingCacheFileIsRebuilt(t *testing.T) {
+	bin := compile(t, "status.c", "-O2", "-g")
+	cache := warmCache(t, bin)
+	files, _ := filepath.Glob(filepath.Join(cache, "*", "*.cg"))
+	var victim string
+	for _, f := range files {
+		if data, _ := os.ReadFile(f); strings.Contains(string(data), "status_crash") {
+			victim = f
+		}
+	}
+	if victim == "" {
+		t.Fatalf("no cache file for the program in %v", files)
+	}
+	os.Remove(victim)
+	env := []string{"CRASHGUARD_CACHE_DIR=" + cache, "CRASHGUARD_DEBUG=1"}
+	r := run(t, runOpts{preload: true, env: env}, bin, "sleep", "300")
+	if !strings.Contains(r.stderr, "Go runtime starts (tables of 1 of ") || !strings.Contains(r.stderr, ": built in ") {
+		t.Fatalf("a missing cache file did not start Go to rebuild it:\n%s", r.stderr)
+	}
+	r = run(t, runOpts{preload: true, env: env}, bin)
+	if threads(t, r) != "1" || !strings.Contains(r.stderr, "Go runtime does not start") {
+		t.Fatalf("not Go-free after the rebuild:\n%s", r)
+	}
+}
+
+// Where the Go runtime could not run (a 600 MB address-space limit, PID 1 of a namespace),
+// the host runs normally and its crash is still reported, with cached names.
+func TestLowAddressSpaceAndPID1(t *testing.T) {
+	bin := compile(t, "status.c", "-O2", "-g")
+	cache := warmCache(t, bin)
+	env := []string{"CRASHGUARD_CACHE_DIR=" + cache}
+	for _, cold := range []bool{false, true} {
+		c := cache
+		if cold {
+			c = t.TempDir() // nothing cached: raw frames, but still a report
+		}
+		e := []string{"CRASHGUARD_CACHE_DIR=" + c}
+		r := run(t, runOpts{preload: true, env: e}, "/bin/sh", "-c", "ulimit -v 600000; exec "+bin)
+		if r.exitCode != 0 || r.signal != 0 || !strings.Contains(r.stdout, "Threads:") {
+			t.Fatalf("host under ulimit -v 600000 (cold=%v) did not run normally: %s", cold, r)
+		}
+		r = run(t, runOpts{preload: true, env: e}, "/bin/sh", "-c", "ulimit -v 600000; exec "+bin+" crash")
+		if r.signal != syscall.SIGSEGV || !strings.Contains(r.stderr, "*** crashguard: SIGSEGV") {
+			t.Fatalf("crash under ulimit -v 600000 (cold=%v): %s", cold, r)
+		}
+		if !cold {
+			wantChain(t, r, "status_crash", "main")
+		} else {
+			wantLine(t, r, `precomputation did not run: RLIMIT_AS below 3 GiB`)
+		}
+	}
+	if _, err := exec.LookPath("unshare"); err != nil {
+		t.Fatal("unshare (util-linux) missing")
+	}
+	r := run(t, runOpts{preload: true, env: env}, "unshare", "--pid", "--fork", "--mount-proc", bin, "crash")
+	if !strings.Contains(r.stderr, "*** crashguard: SIGSEGV") || !strings.Contains(r.stderr, "process: pid 1,") {
+		t.Fatalf("PID 1 crash not reported: %s", r)
+	}
+	wantChain(t, r, "status_crash", "main")
+	if r.signal != syscall.SIGSEGV && r.exitCode != 128+int(syscall.SIGSEGV) {
+		t.Fatalf("PID 1 did not die of SIGSEGV: %s", r)
+	}
+}
+
+func TestCheckCommandExplainsGoDecision(t *testing.T) {
+	bin := compile(t, "status.c", "-O2")
+	cache := warmCache(t, bin)
+	cmd := exec.Command(cmdPath, "check", "--library", libPath, bin)
+	cmd.Env = append(os.Environ(), "CRASHGUARD_CACHE_DIR="+cache)
+	out, _ := cmd.CombinedOutput()
+	if !strings.Contains(string(out), "Go runtime does not start (all ") {
+		t.Fatalf("check:\n%s", out)
+	}
+	cmd = exec.Command(cmdPath, "check", "--library", libPath, bin)
+	cmd.Env = append(os.Environ(), "CRASHGUARD_CACHE_DIR="+t.TempDir())
+	out, _ = cmd.CombinedOutput()
+	if !strings.Contains(string(out), "Go runtime starts (tables of") {
+		t.Fatalf("check:\n%s", out)
+	}
+}
