@@ -1,0 +1,29 @@
+#!/usr/bin/env python3
+"""crashtime.py N ENV... -- PROGRAM ARGS: median microseconds from the fault (the time the
+crasher prints, CLOCK_MONOTONIC) to (a) the last report line read and (b) the process's
+death seen by the parent, over N runs."""
+import os, statistics, subprocess, sys, time
+
+n = int(sys.argv[1])
+sep = sys.argv.index("--")
+env = dict(os.environ)
+for kv in sys.argv[2:sep]:
+    k, v = kv.split("=", 1)
+    env[k] = v
+prog = sys.argv[sep + 1:]
+to_report, to_death = [], []
+for _ in range(n):
+    p = subprocess.Popen(prog, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    fault = int(p.stdout.readline())
+    reported = None
+    for line in p.stderr:
+        if line.startswith(b"*** end of crashguard report"):
+            reported = time.monotonic_ns()
+            break
+    p.wait()
+    dead = time.monotonic_ns()
+    if reported:
+        to_report.append((reported - fault) / 1000)
+    to_death.append((dead - fault) / 1000)
+med = lambda v: statistics.median(v) if v else float("nan")
+print(f"{med(to_report):.0f} {med(to_death):.0f} {len(to_report)}")

@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# bench/run.sh — what libcrashguard.so costs, as ratios against no preload in one run.
+# Installs hyperfine (Debian) if missing. Writes bench/results/latest.md and prints it.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+command -v hyperfine >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq hyperfine >/dev/null; }
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+lib=$tmp/libcrashguard.so
+./build.sh "$lib" >/dev/null
+go build -o "$tmp/crashguard" ./cmd/crashguard
+for p in sleeper crash20 spawn; do gcc -O2 -g -fno-omit-frame-pointer -o "$tmp/$p" "bench/$p.c"; done
+cp /bin/true "$tmp/true"
+warm=$tmp/warm; cold=/dev/null/no-cache   # cold: nothing cached and nothing can be: Go runs every time
+"$tmp/crashguard" warm --dir "$warm" --library "$lib" "$tmp/true" "$tmp/sleeper" "$tmp/crash20" >/dev/null
+runs=${RUNS:-400}
+
+hyperfine -N --warmup 30 --runs "$runs" --export-json "$tmp/true.json" \
+  "env $tmp/true" \
+  "env CRASHGUARD_CACHE_DIR=$cold LD_PRELOAD=$lib $tmp/true" \
+  "env CRASHGUARD_CACHE_DIR=$warm LD_PRELOAD=$lib $tmp/true" >/dev/null
+read -r t0 t1 t2 < <(python3 -c 'import json,sys; r=json.load(open(sys.argv[1]))["results"]; print(*[x["median"]*1e3 for x in r])' "$tmp/true.json")
+
+s0=$("$tmp/spawn" 200 "$tmp/sleeper")
+s1=$("$tmp/spawn" 200 CRASHGUARD_CACHE_DIR=$cold LD_PRELOAD=$lib "$tmp/sleeper")
+s2=$("$tmp/spawn" 200 CRASHGUARD_CACHE_DIR=$warm LD_PRELOAD=$lib "$tmp/sleeper")
+# VmSize, VmRSS, Threads as the program saw them at 50 ms
+status() { env "$@" "$tmp/sleeper" | awk '{printf "%s ", $2}'; }
+st0=$(status X=1); st1=$(status CRASHGUARD_CACHE_DIR=$cold LD_PRELOAD=$lib); st2=$(status CRASHGUARD_CACHE_DIR=$warm LD_PRELOAD=$lib)
+
+c0=$(python3 bench/crashtime.py 30 -- "$tmp/crash20")
+c1=$(python3 bench/crashtime.py 30 CRASHGUARD_CACHE_DIR=$cold LD_PRELOAD=$lib -- "$tmp/crash20" wait)
+c2=$(python3 bench/crashtime.py 30 CRASHGUARD_CACHE_DIR=$warm LD_PRELOAD=$lib -- "$tmp/crash20")
+
+mkdir -p bench/results
+python3 - "$t0" "$t1" "$t2" "$s0" "$s1" "$s2" "$st0" "$st1" "$st2" "$c0" "$c1" "$c2" > bench/results/latest.md <<'PY'
+import sys
+a = sys.argv[1:]
+t = [float(x) for x in a[0:3]]
+s = [[float(x) for x in v.split()] for v in a[3:6]]
+st = [v.split() for v in a[6:9]]
+c = [v.split() for v in a[9:12]]
+print("| measurement | no preload | Go runs (cold) | warm cache (no Go) |")
+print("|---|---|---|---|")
+print(f"| `/bin/true` wall, median (hyperfine) | {t[0]:.2f} ms | {t[1]:.2f} ms ({t[1]/t[0]:.2f}x) | {t[2]:.2f} ms ({t[2]/t[0]:.2f}x) |")
+print(f"| 50 ms program: wall, median | {s[0][0]/1e3:.2f} ms | {s[1][0]/1e3:.2f} ms ({s[1][0]/s[0][0]:.2f}x) | {s[2][0]/1e3:.2f} ms ({s[2][0]/s[0][0]:.2f}x) |")
+print(f"| 50 ms program: CPU (user+sys), mean | {s[0][1]/1e3:.2f} ms | {s[1][1]/1e3:.2f} ms (+{(s[1][1]-s[0][1])/1e3:.2f} ms) | {s[2][1]/1e3:.2f} ms (+{(s[2][1]-s[0][1])/1e3:.2f} ms) |")
+print(f"| 50 ms program: max RSS, median | {s[0][2]/1024:.2f} MiB | {s[1][2]/1024:.2f} MiB (+{(s[1][2]-s[0][2])/1024:.2f}) | {s[2][2]/1024:.2f} MiB (+{(s[2][2]-s[0][2])/1024:.2f}) |")
+print(f"| 50 ms program: threads / VmSize / VmRSS at 50 ms | {st[0][2]} / {int(st[0][0])/1024:.1f} MiB / {int(st[0][1])/1024:.2f} MiB | {st[1][2]} / {int(st[1][0])/1024:.0f} MiB / {int(st[1][1])/1024:.2f} MiB | {st[2][2]} / {int(st[2][0])/1024:.1f} MiB / {int(st[2][1])/1024:.2f} MiB |")
+print(f"| 20-frame crash: fault → report written, median | — | {float(c[1][0])/1e3:.2f} ms | {float(c[2][0])/1e3:.2f} ms |")
+print(f"| 20-frame crash: fault → death seen by parent, median | {float(c[0][1])/1e3:.2f} ms | {float(c[1][1])/1e3:.2f} ms | {float(c[2][1])/1e3:.2f} ms |")
+PY
+cat bench/results/latest.md
