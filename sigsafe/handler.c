@@ -13,8 +13,10 @@
  * Everything here is async-signal-safe: no malloc, no locks, no stdio, no loader calls.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -39,16 +41,34 @@ static struct cg_out report_out;      /* static: the alternate stack may be smal
 
 static pid_t current_tid(void) { return (pid_t)syscall(SYS_gettid); }
 
-/* The descriptor we duplicated at load may since have been closed, or closed and reused by
- * the host for a socket or a file of its own: write there only if it is still the same
- * open file, otherwise use fd 2 as the host has it now. */
+static int same_file(const struct stat *st, uint64_t dev, uint64_t ino) {
+    return (uint64_t)st->st_dev == dev && (uint64_t)st->st_ino == ino;
+}
+
+/* Where the report goes.  fd 2 as the host has it now when it is still the stderr we saw
+ * at load, or when the host pointed it somewhere a person reads on purpose — a terminal,
+ * a pipe, a log file opened for writing only or appending.  Otherwise (fd 2 closed, or
+ * reused for a socket or a data file opened read-write, where a report would corrupt the
+ * host's data) the close-on-exec duplicate of stderr made at load, if it is still ours;
+ * failing both, /dev/null or nothing. */
 static int report_fd(void) {
-    int fd = cg_config.report_fd;
     struct stat st;
-    if (fd >= 0 && fstat(fd, &st) == 0 && (uint64_t)st.st_dev == cg_config.report_dev &&
-        (uint64_t)st.st_ino == cg_config.report_ino)
+    int fd2 = fstat(2, &st) == 0;
+    if (fd2 && same_file(&st, cg_config.report_dev, cg_config.report_ino))
+        return 2;
+    if (fd2) {
+        int flags = fcntl(2, F_GETFL);
+        int log_file = S_ISREG(st.st_mode) && flags >= 0 &&
+                       ((flags & O_ACCMODE) == O_WRONLY || (flags & O_APPEND));
+        int null = S_ISCHR(st.st_mode) && st.st_rdev == makedev(1, 3);
+        if (log_file || S_ISFIFO(st.st_mode) || (S_ISCHR(st.st_mode) && !null))
+            return 2;
+    }
+    int fd = cg_config.report_fd;
+    struct stat ours;
+    if (fd >= 0 && fstat(fd, &ours) == 0 && same_file(&ours, cg_config.report_dev, cg_config.report_ino))
         return fd;
-    return 2;
+    return -1;
 }
 
 /* Hardware faults re-fault when the handler returns, now meeting the restored disposition

@@ -75,7 +75,7 @@ static int has(const struct cg_regs *r, int reg) { return reg < CG_NREGS && (r->
 static int on_stack(const struct walk *w, uintptr_t addr) {
     if (w->lo && w->hi)
         return addr >= w->lo && addr < w->hi;
-    return addr > w->regs.r[CG_REG_SP] && addr - w->regs.r[CG_REG_SP] < ((uintptr_t)64 << 20);
+    return addr >= w->regs.r[CG_REG_SP] && addr - w->regs.r[CG_REG_SP] < ((uintptr_t)64 << 20);
 }
 
 /* Applies a call-frame rule: computes the CFA and the caller's pc, sp and fp. */
