@@ -85,10 +85,6 @@ static int load_cache_file(struct cg_module *m, const char *path) {
     close(fd);
     if (map == MAP_FAILED)
         return 0;
-    /* The handler reads a few rows of each table, at crash time: no read-ahead, no
-     * fault-around, which would otherwise map most of a large file into every process. */
-    madvise((void *)map, (size_t)st.st_size, MADV_RANDOM);
-    madvise((void *)map, (size_t)st.st_size, MADV_NOHUGEPAGE);
     uint64_t size = (uint64_t)st.st_size;
     uint32_t count = le32(map + 12), id_len = le32(map + 48);
     ok = memcmp(map, "CGCACHE1", 8) == 0 && le32(map + 8) == CACHE_VERSION && count <= 16 &&

@@ -219,11 +219,9 @@ __attribute__((constructor(101))) static void before_go_runtime(void) {
     cg_config.startup_modules = atomic_load(&cg_module_count);
     main_stack_bounds();
     duplicate_report_fd();
-    for (int sig = 1; sig < CG_NSIG; sig++)
-        sigaction(sig, 0, &dispositions_before_go[sig]);
     for (int i = 0; i < cg_crash_signal_count; i++) {
         int sig = cg_crash_signals[i];
-        cg_prev_action[sig] = dispositions_before_go[sig];
+        sigaction(sig, 0, &cg_prev_action[sig]);
         /* An ignored signal stays ignored: the host (or its parent) asked for that. */
         if (!(cg_prev_action[sig].sa_flags & SA_SIGINFO) && cg_prev_action[sig].sa_handler == SIG_IGN)
             continue;
@@ -251,6 +249,11 @@ __attribute__((constructor(101))) static void before_go_runtime(void) {
         reason = cached_reason;
     }
     cg_config.go_reason = reason;
+    /* What the Go runtime might change, to be put back after it installed its handlers
+     * (after_go_runtime); crash signals are ours by now and handled there separately. */
+    if (cg_config.go_started)
+        for (int sig = 1; sig < CG_NSIG; sig++)
+            sigaction(sig, 0, &dispositions_before_go[sig]);
     int sigchld_kept = cg_config.go_started ? keep_sigchld_from_go_threads() : 0;
     if (debug_at_load)
         fprintf(stderr,
