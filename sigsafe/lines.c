@@ -42,35 +42,21 @@ static void file_location(const struct cg_lines_header *h, uint32_t file, uint32
 
 int find_line(const struct cg_lines_header *h, uint64_t vaddr, struct cg_location *loc) {
     const struct cg_line_row *rows = (const struct cg_line_row *)AT(h, h->lines_off);
-    uint32_t lo = 0, hi = h->line_count;
     if (vaddr > UINT32_MAX)
         return 0;
-    while (lo < hi) {
-        uint32_t mid = lo + (hi - lo) / 2;
-        if (rows[mid].start <= vaddr)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    if (lo == 0 || rows[lo - 1].file == CG_NONE)
+    uint32_t i = last_row_at_or_before(rows, h->line_count, sizeof *rows, vaddr);
+    if (i == h->line_count || rows[i].file == CG_NONE)
         return 0;
-    file_location(h, rows[lo - 1].file, rows[lo - 1].line, loc);
+    file_location(h, rows[i].file, rows[i].line, loc);
     return loc->file.len > 0;
 }
 
 uint32_t find_inline(const struct cg_lines_header *h, uint64_t vaddr) {
     const struct cg_inline_row *rows = (const struct cg_inline_row *)AT(h, h->inlines_off);
-    uint32_t lo = 0, hi = h->inline_count;
     if (vaddr > UINT32_MAX)
         return CG_NONE;
-    while (lo < hi) {
-        uint32_t mid = lo + (hi - lo) / 2;
-        if (rows[mid].start <= vaddr)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    return lo == 0 ? CG_NONE : rows[lo - 1].rec;
+    uint32_t i = last_row_at_or_before(rows, h->inline_count, sizeof *rows, vaddr);
+    return i == h->inline_count ? CG_NONE : rows[i].rec;
 }
 
 int inline_call(const struct cg_lines_header *h, uint32_t rec, struct cg_str *name,

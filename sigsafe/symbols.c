@@ -2,6 +2,18 @@
 
 #include <unistd.h>
 
+uint32_t last_row_at_or_before(const void *rows, uint32_t count, size_t stride, uint64_t key) {
+    uint32_t lo = 0, hi = count;
+    while (lo < hi) {
+        uint32_t mid = lo + (hi - lo) / 2;
+        if (*(const uint32_t *)((const char *)rows + (size_t)mid * stride) <= key)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo == 0 ? count : lo - 1;
+}
+
 const struct cg_module *find_module(uintptr_t addr) {
     uint32_t n = atomic_load_explicit(&cg_module_count, memory_order_acquire);
     if (n > CG_MAX_MODULES)
@@ -122,17 +134,10 @@ const struct cg_unwind_rule *find_unwind_rule(const struct cg_module *m, uint64_
     if (!h || h->row_count == 0 || vaddr > UINT32_MAX)
         return 0;
     const struct cg_unwind_row *rows = (const struct cg_unwind_row *)((const char *)h + h->rows_off);
-    uint32_t lo = 0, hi = h->row_count;
-    while (lo < hi) {
-        uint32_t mid = lo + (hi - lo) / 2;
-        if (rows[mid].start <= vaddr)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    if (lo == 0 || rows[lo - 1].rule >= h->rule_count)
+    uint32_t i = last_row_at_or_before(rows, h->row_count, sizeof *rows, vaddr);
+    if (i == h->row_count || rows[i].rule >= h->rule_count)
         return 0;
-    return (const struct cg_unwind_rule *)((const char *)h + h->rules_off) + rows[lo - 1].rule;
+    return (const struct cg_unwind_rule *)((const char *)h + h->rules_off) + rows[i].rule;
 }
 
 struct cg_module cg_modules[CG_MAX_MODULES];

@@ -6,6 +6,10 @@
 
 #include "crashguard.h"
 
+/* Rows of `count` records of `stride` bytes, each starting with a uint32_t address, sorted:
+ * the index of the last one whose address is <= key, or count when none is. */
+uint32_t last_row_at_or_before(const void *rows, uint32_t count, size_t stride, uint64_t key);
+
 /* The module whose PT_LOAD range holds addr, or NULL. */
 const struct cg_module *find_module(uintptr_t addr);
 

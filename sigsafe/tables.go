@@ -23,6 +23,27 @@ type Symbol struct {
 // Table is a published-to-be blob in anonymous memory outside the Go heap.
 type Table interface{ Bytes() []byte }
 
+// newBlob maps zeroed anonymous memory outside the Go heap for a blob of total bytes.
+func newBlob(total uint64) ([]byte, error) {
+	if total > 1<<32-1 {
+		return nil, errors.New("table larger than 4 GiB")
+	}
+	mem, err := unix.Mmap(-1, 0, int(total), unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS)
+	if err != nil {
+		return nil, fmt.Errorf("mmap %d bytes: %w", total, err)
+	}
+	return mem, nil
+}
+
+// seal makes a finished blob read-only: from here on only the handler reads it.
+func seal(mem []byte) error {
+	if err := unix.Mprotect(mem, unix.PROT_READ); err != nil {
+		unix.Munmap(mem)
+		return fmt.Errorf("mprotect: %w", err)
+	}
+	return nil
+}
+
 // SymbolTable is a cg_symtab_header blob in anonymous memory outside the Go heap, laid out
 // with the C header's own types so the writer and the reader cannot disagree.
 type SymbolTable struct {
@@ -50,12 +71,9 @@ func BuildSymbolTable(syms []Symbol) (*SymbolTable, error) {
 	symOff := (hdrSize + 7) &^ 7
 	strOff := symOff + uint64(len(syms))*symSize
 	total := strOff + strSize
-	if total > 1<<32-1 {
-		return nil, errors.New("symbol table larger than 4 GiB")
-	}
-	mem, err := unix.Mmap(-1, 0, int(total), unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS)
+	mem, err := newBlob(total)
 	if err != nil {
-		return nil, fmt.Errorf("mmap %d bytes: %w", total, err)
+		return nil, err
 	}
 	h := (*C.struct_cg_symtab_header)(unsafe.Pointer(&mem[0]))
 	h.magic = C.CG_SYMTAB_MAGIC
@@ -74,9 +92,8 @@ func BuildSymbolTable(syms []Symbol) (*SymbolTable, error) {
 		out[i].name_off = C.uint32_t(pos)
 		pos += uint64(copy(strs[pos:], s.Name)) + 1 // the mapping is zero-filled: NUL included
 	}
-	if err := unix.Mprotect(mem, unix.PROT_READ); err != nil {
-		unix.Munmap(mem)
-		return nil, fmt.Errorf("mprotect: %w", err)
+	if err := seal(mem); err != nil {
+		return nil, err
 	}
 	return &SymbolTable{mem: mem}, nil
 }
@@ -122,12 +139,9 @@ func BuildUnwindTable(rows []UnwindRow, rules []UnwindRule) (*UnwindTable, error
 	rowsOff := (hdrSize + 7) &^ 7
 	rulesOff := (rowsOff + uint64(len(rows))*rowSize + 7) &^ 7
 	total := rulesOff + uint64(len(rules))*ruleSize
-	if total > 1<<32-1 {
-		return nil, errors.New("unwind table larger than 4 GiB")
-	}
-	mem, err := unix.Mmap(-1, 0, int(total), unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS)
+	mem, err := newBlob(total)
 	if err != nil {
-		return nil, fmt.Errorf("mmap %d bytes: %w", total, err)
+		return nil, err
 	}
 	h := (*C.struct_cg_unwind_header)(unsafe.Pointer(&mem[0]))
 	h.magic = C.CG_UNWIND_MAGIC
@@ -152,9 +166,8 @@ func BuildUnwindTable(rows []UnwindRow, rules []UnwindRule) (*UnwindTable, error
 				ra_off: C.int16_t(r.RAOff), deref_add: C.int32_t(r.DerefAdd)}
 		}
 	}
-	if err := unix.Mprotect(mem, unix.PROT_READ); err != nil {
-		unix.Munmap(mem)
-		return nil, fmt.Errorf("mprotect: %w", err)
+	if err := seal(mem); err != nil {
+		return nil, err
 	}
 	return &UnwindTable{mem: mem}, nil
 }
@@ -194,17 +207,14 @@ func BuildLineTable(files []string, lines []LineRow, inlines []InlineRow, recs [
 		strSize += uint64(len(r.Name)) + 1
 	}
 	total := strOff + strSize
-	if total > 1<<32-1 {
-		return nil, errors.New("line table larger than 4 GiB")
-	}
 	for i, r := range recs {
 		if r.Parent != None && int(r.Parent) >= len(recs) {
 			return nil, fmt.Errorf("inline record %d has parent %d of %d", i, r.Parent, len(recs))
 		}
 	}
-	mem, err := unix.Mmap(-1, 0, int(total), unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS)
+	mem, err := newBlob(total)
 	if err != nil {
-		return nil, fmt.Errorf("mmap %d bytes: %w", total, err)
+		return nil, err
 	}
 	h := (*C.struct_cg_lines_header)(unsafe.Pointer(&mem[0]))
 	*h = C.struct_cg_lines_header{magic: C.CG_LINES_MAGIC, version: C.CG_LINES_VERSION,
@@ -245,9 +255,8 @@ func BuildLineTable(files []string, lines []LineRow, inlines []InlineRow, recs [
 				call_line: C.uint32_t(r.CallLine), parent: C.uint32_t(r.Parent)}
 		}
 	}
-	if err := unix.Mprotect(mem, unix.PROT_READ); err != nil {
-		unix.Munmap(mem)
-		return nil, fmt.Errorf("mprotect: %w", err)
+	if err := seal(mem); err != nil {
+		return nil, err
 	}
 	return &LineTable{mem: mem}, nil
 }
