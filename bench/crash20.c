@@ -1,5 +1,6 @@
-/* crash20.c — recurses through 20 frames and dereferences NULL; just before the fault it
- * prints CLOCK_MONOTONIC in nanoseconds, so the harness can time fault → report. */
+/* crash20.c — recurses through 20 frames (or argv[2]) and dereferences NULL; just before
+ * the fault it prints CLOCK_MONOTONIC in nanoseconds, so the harness can time fault →
+ * report.  `crash20 wait [DEPTH]` first sleeps 300 ms (a cold start's tables). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <time.h>
@@ -22,7 +23,8 @@ __attribute__((noinline)) int descend(int *p, int depth) {
 
 int main(int argc, char **argv) {
     struct timespec t = {0, 300 * 1000 * 1000}; /* let a cold start finish its tables */
-    if (argc > 1)
+    if (argc > 1 && argv[1][0] == 'w')
         nanosleep(&t, 0);
-    return descend(argc > 100 ? &argc : NULL, 18);
+    int depth = argc > 2 ? atoi(argv[2]) : 20;
+    return descend(argc > 100 ? &argc : NULL, depth > 2 ? depth - 2 : 0);
 }

@@ -3,6 +3,7 @@ package tests
 import (
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -208,4 +209,23 @@ func TestNoPollerDescriptorsAfterPrecomputation(t *testing.T) {
 			t.Errorf("descriptor %q open in the host after precomputation:\n%s", bad, r.stdout)
 		}
 	}
+}
+
+// A handler some library installed before ours is not lost: after the report the fault
+// is delivered to it, with the kernel's own siginfo.
+func TestEarlierHandlerStillCalled(t *testing.T) {
+	lib := filepath.Join(workDir, "libprev.so")
+	if out, err := exec.Command("gcc", "-shared", "-fPIC", "-o", lib, filepath.Join(repoDir, "tests", "crashers", "prev_handler.c")).CombinedOutput(); err != nil {
+		t.Fatalf("gcc: %v\n%s", err, out)
+	}
+	bin := filepath.Join(workDir, "core-with-prev")
+	src := filepath.Join(repoDir, "tests", "crashers", "core.c")
+	if out, err := exec.Command("gcc", "-O0", "-g", "-o", bin, src, "-Wl,--no-as-needed", lib, "-pthread", "-Wl,-rpath,"+workDir).CombinedOutput(); err != nil {
+		t.Fatalf("gcc: %v\n%s", err, out)
+	}
+	r := run(t, runOpts{preload: true}, bin, "null")
+	if r.exitCode != 42 || !strings.Contains(r.stdout, "earlier handler called for address 0") {
+		t.Fatalf("the earlier handler was not called: %s", r)
+	}
+	wantChain(t, r, "static_leaf_reads", "middle_adds", "outer_calls", "main")
 }

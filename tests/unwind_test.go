@@ -192,3 +192,26 @@ func TestDlopenInGoFreeProcess(t *testing.T) {
 	wantLine(t, r, `^#0 0x[0-9a-f]+ in \?\? \(\S+stripped-id\+0x[0-9a-f]+\)$`)
 	wantLine(t, r, `no cached tables for a module opened after start-up`)
 }
+
+func TestCrashAfterDlcloseNamesTheLiveModule(t *testing.T) {
+	first := filepath.Join(t.TempDir(), "libfirst.so")
+	second := filepath.Join(t.TempDir(), "libsecond.so")
+	for _, p := range []string{first, second} {
+		args := append([]string{"-shared", "-fPIC", "-o", p, filepath.Join(repoDir, "tests", "crashers", "plugin.c")}, noFramePointers...)
+		if p == second {
+			args = append(args, "-DSECOND") // a different build-id
+		}
+		if out, err := exec.Command("gcc", args...).CombinedOutput(); err != nil {
+			t.Fatalf("gcc: %v\n%s", err, out)
+		}
+	}
+	r := run(t, runOpts{preload: true, env: []string{"CRASHGUARD_CACHE_DIR=" + t.TempDir()}}, unwindBin(t), "dlclose", first, second)
+	if r.signal != syscall.SIGSEGV {
+		t.Fatalf("%s", r)
+	}
+	wantLine(t, r, `^#0 0x[0-9a-f]+ in plugin_inner\+0x[0-9a-f]+ \(\S+libsecond\.so\+0x[0-9a-f]+\)`)
+	wantChain(t, r, "plugin_inner", "plugin_entry", "main")
+	if strings.Contains(r.stderr, "libfirst.so") {
+		t.Fatalf("the unloaded library appears in the report:\n%s", r.stderr)
+	}
+}

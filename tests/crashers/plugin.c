@@ -1,6 +1,9 @@
 /* plugin.c — a library opened with dlopen after start-up, crashing two calls deep. */
 #define NOINLINE __attribute__((noinline))
 volatile int plugin_sink;
+#ifdef SECOND
+const char plugin_variant[] = "second"; /* another build of the same code: another build-id */
+#endif
 NOINLINE static int plugin_inner(int *p, int n) {
     int local[8];
     for (int i = 0; i < 8; i++)

@@ -98,5 +98,19 @@ int main(int argc, char **argv) {
         usleep(300 * 1000);
         return entry(null);
     }
+    if (!strcmp(mode, "dlclose") && argc > 3) {
+        /* Open, close, then open another library, likely at the same addresses: the crash
+         * must be attributed to the second one, never to the unloaded first. */
+        void *first = dlopen(argv[2], RTLD_NOW);
+        if (!first || dlclose(first) != 0)
+            return 3;
+        usleep(300 * 1000);
+        void *second = dlopen(argv[3], RTLD_NOW);
+        if (!second)
+            return 4;
+        int (*entry)(int *) = (int (*)(int *))dlsym(second, "plugin_entry");
+        usleep(300 * 1000);
+        return entry(null);
+    }
     return 2;
 }
