@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"sync/atomic"
 
 	"golang.org/x/sys/unix"
 )
@@ -173,6 +174,8 @@ func StoreShared(dir string, buildID []byte, entries []Entry) error {
 	return store(dir, buildID, entries, 0o755)
 }
 
+var tmpCounter atomic.Uint64
+
 func store(dir string, buildID []byte, entries []Entry, dirMode uint32) error {
 	b, err := Encode(buildID, entries)
 	if err != nil {
@@ -182,7 +185,8 @@ func store(dir string, buildID []byte, entries []Entry, dirMode uint32) error {
 	if err := mkdirAll(filepath.Dir(final), dirMode); err != nil {
 		return err
 	}
-	tmp := final + ".tmp." + strconv.Itoa(unix.Getpid()) + "." + strconv.Itoa(unix.Gettid())
+	// pid and a per-process counter: goroutines share OS threads, so a tid is not unique.
+	tmp := final + ".tmp." + strconv.Itoa(unix.Getpid()) + "." + strconv.FormatUint(tmpCounter.Add(1), 10)
 	fd, err := unix.Open(tmp, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o644)
 	if err != nil {
 		return fmt.Errorf("create %s: %w", tmp, err)
