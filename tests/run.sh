@@ -34,3 +34,7 @@ for f in *.c sigsafe/*.c; do
 done
 echo "== go test"
 go test -count=1 -timeout 40m ./...
+echo "== fuzz (bounded): parsers of files a host can present"
+for target in FuzzELFSymbols FuzzEhFrame; do
+  go test -run '^$' -fuzz "^$target\$" -fuzztime 10s ./preload
+done
