@@ -178,7 +178,8 @@ static void install_handler(int sig) {
      * fault inside the handler is then delivered with the default action by the kernel. */
     sigfillset(&sa.sa_mask);
     sa.sa_flags = SA_SIGINFO | SA_ONSTACK | SA_RESTART;
-    sigaction(sig, &sa, 0);
+    if (cg_real_sigaction(sig, &sa, 0) == 0)
+        cg_hold_signal(sig, &sa);
 }
 
 static int is_ours(const struct sigaction *sa) {
@@ -212,6 +213,7 @@ __attribute__((constructor(101))) static void before_go_runtime(void) {
         return;
     }
 
+    cg_config.sigaction = cg_real_sigaction;
     cg_loader_hooks.refresh_modules = cg_refresh_modules;
     cg_loader_hooks.wait_for_module_change = cg_wait_for_module_change;
     cg_loader_hooks.module_change_handled = cg_module_change_handled;
@@ -221,7 +223,7 @@ __attribute__((constructor(101))) static void before_go_runtime(void) {
     duplicate_report_fd();
     for (int i = 0; i < cg_crash_signal_count; i++) {
         int sig = cg_crash_signals[i];
-        sigaction(sig, 0, &cg_prev_action[sig]);
+        cg_real_sigaction(sig, 0, &cg_prev_action[sig]);
         /* An ignored signal stays ignored: the host (or its parent) asked for that. */
         if (!(cg_prev_action[sig].sa_flags & SA_SIGINFO) && cg_prev_action[sig].sa_handler == SIG_IGN)
             continue;
@@ -253,7 +255,7 @@ __attribute__((constructor(101))) static void before_go_runtime(void) {
      * (after_go_runtime); crash signals are ours by now and handled there separately. */
     if (cg_config.go_started)
         for (int sig = 1; sig < CG_NSIG; sig++)
-            sigaction(sig, 0, &dispositions_before_go[sig]);
+            cg_real_sigaction(sig, 0, &dispositions_before_go[sig]);
     int sigchld_kept = cg_config.go_started ? keep_sigchld_from_go_threads() : 0;
     if (debug_at_load)
         fprintf(stderr,
@@ -269,7 +271,7 @@ __attribute__((constructor)) static void after_go_runtime(void) {
         return;
     for (int sig = 1; sig < CG_NSIG; sig++) {
         struct sigaction now;
-        if (sigaction(sig, 0, &now) != 0)
+        if (cg_real_sigaction(sig, 0, &now) != 0)
             continue;
         if (handler_installed[sig]) {
             /* Go recorded our handler as the one to forward non-Go faults to; we go back on
@@ -281,7 +283,7 @@ __attribute__((constructor)) static void after_go_runtime(void) {
         } else if (now.sa_handler != dispositions_before_go[sig].sa_handler) {
             /* SIGPIPE and SIGURG: an inherited SIG_IGN must stay an ignore for the host and
              * its children, and a default must stay a default. */
-            sigaction(sig, &dispositions_before_go[sig], 0);
+            cg_real_sigaction(sig, &dispositions_before_go[sig], 0);
         }
     }
 }

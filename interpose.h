@@ -19,4 +19,9 @@ int cg_load_cached_tables(int *found, int *total);
 #include <pthread.h>
 int cg_real_pthread_create(pthread_t *thread, const pthread_attr_t *attr, void *(*start)(void *),
                            void *arg);
+/* The C library's sigaction, past our interposer (constructors and the handler use it). */
+#include <signal.h>
+int cg_real_sigaction(int sig, const struct sigaction *act, struct sigaction *old);
+/* Our handler now holds sig in the kernel; ours is what to put back on a SIG_DFL request. */
+void cg_hold_signal(int sig, const struct sigaction *ours);
 #endif

@@ -197,6 +197,8 @@ struct cg_config {
     pid_t main_tid;       /* = pid of the process that ran the constructor */
     uintptr_t main_stack_lo, main_stack_hi; /* main thread's stack range incl. growth limit */
     int debug;            /* CRASHGUARD_DEBUG: explain at load what was set up */
+    /* The C library's sigaction: ours (sigaction_interpose.c) would keep our handler. */
+    int (*sigaction)(int, const struct sigaction *, struct sigaction *);
     uint32_t startup_modules; /* registry entries before main(); later ones came by dlopen */
     int go_started;       /* 1 when the Go runtime was allowed to start */
     const char *go_reason; /* why Go did or did not start (static string) */

@@ -93,7 +93,7 @@ static void unblock(int sig) {
  * would report the signal. */
 static void die_as_before(int sig, siginfo_t *info) {
     const struct sigaction *prev = &cg_prev_action[sig];
-    sigaction(sig, prev, 0);
+    cg_config.sigaction(sig, prev, 0);
     if (refires_by_itself(sig, info))
         return;
     pid_t pid = getpid(), tid = current_tid();
@@ -111,8 +111,8 @@ static void die_of_original(int sig) {
     int original = cg_self.handling_sig ? cg_self.handling_sig : sig;
     struct sigaction dfl = {0};
     dfl.sa_handler = SIG_DFL;
-    sigaction(original, &dfl, 0);
-    sigaction(sig, &dfl, 0);
+    cg_config.sigaction(original, &dfl, 0);
+    cg_config.sigaction(sig, &dfl, 0);
     syscall(SYS_tgkill, getpid(), current_tid(), original);
     unblock(original);
     _exit(128 + original);

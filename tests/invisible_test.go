@@ -159,12 +159,28 @@ func TestDescriptors(t *testing.T) {
 }
 
 // A program that installs its own handler after us, which gives up by restoring the
-// default and re-raising, dies exactly as without us.
+// default and re-raising, dies exactly as without us — and our report appears, because
+// the default it asked for is stood in for by our handler (sigaction_interpose.c).
 func TestProgramsOwnHandlerReraises(t *testing.T) {
 	without := run(t, runOpts{}, hostBin(t), "reraise")
-	with := run(t, runOpts{preload: true}, hostBin(t), "reraise")
-	if without.signal != syscall.SIGSEGV || with.signal != syscall.SIGSEGV || !strings.Contains(with.stdout, "own handler ran") {
-		t.Fatalf("without: %s\nwith: %s", without, with)
+	for _, env := range [][]string{goRuns, nil} {
+		with := run(t, runOpts{preload: true, env: env}, hostBin(t), "reraise")
+		if without.signal != syscall.SIGSEGV || with.signal != syscall.SIGSEGV || !strings.Contains(with.stdout, "own handler ran") {
+			t.Fatalf("without: %s\nwith: %s", without, with)
+		}
+		wantLine(t, with, `^\*\*\* crashguard: SIGSEGV \(segmentation fault\), sent by tkill`)
+	}
+}
+
+// What sigaction and signal tell a program about its crash signals is what it would be
+// told without us.
+func TestProgramSeesItsOwnDispositions(t *testing.T) {
+	without := run(t, runOpts{}, hostBin(t), "query")
+	for _, env := range [][]string{goRuns, nil} {
+		with := run(t, runOpts{preload: true, env: env}, hostBin(t), "query")
+		if with.stdout != without.stdout || !strings.Contains(with.stdout, "SIGSEGV default") {
+			t.Fatalf("env %v: without %q, with %q", env, without.stdout, with.stdout)
+		}
 	}
 }
 
@@ -186,7 +202,7 @@ func TestExportsAndGlibcVersions(t *testing.T) {
 			names = append(names, f[2])
 		}
 	}
-	if strings.Join(names, " ") != "dlclose dlopen pthread_create" {
+	if strings.Join(names, " ") != "dlclose dlopen pthread_create sigaction signal" {
 		t.Fatalf("exported: %q", names)
 	}
 	vers := regexp.MustCompile(`GLIBC_2\.(\d+)`).FindAllStringSubmatch(runOut(t, "objdump", "-T", libPath), -1)

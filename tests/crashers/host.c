@@ -8,7 +8,8 @@
  *   fork-threads       : 4 busy threads, fork, the child crashes; the parent reports how
  *                        the child died
  *   reraise            : installs its own SIGSEGV handler after the library, which prints a
- *                        line, restores the default and re-raises */
+ *                        line, restores the default and re-raises
+ *   query              : prints what sigaction says SIGSEGV's and SIGABRT's handlers are */
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -140,6 +141,14 @@ int main(int argc, char **argv) {
                WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status));
         fflush(stdout);
         _exit(0);
+    }
+    if (!strcmp(mode, "query")) {
+        struct sigaction sa;
+        sigaction(SIGSEGV, 0, &sa);
+        printf("SIGSEGV %s\n", sa.sa_handler == SIG_DFL ? "default" : "handled");
+        void (*old)(int) = signal(SIGABRT, SIG_DFL);
+        printf("SIGABRT %s\n", old == SIG_DFL ? "default" : "handled");
+        return 0;
     }
     if (!strcmp(mode, "reraise")) {
         setvbuf(stdout, 0, _IONBF, 0);
