@@ -11,6 +11,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"runtime/debug"
 	"sort"
 	"strings"
@@ -20,6 +21,7 @@ import (
 	"crashguard/sigsafe"
 
 	"github.com/ianlancetaylor/demangle"
+	"github.com/ulikunitz/xz"
 	"golang.org/x/sys/unix"
 )
 
@@ -204,15 +206,17 @@ func ModuleSymbols(path string, loadedBuildID []byte) ([]sigsafe.Symbol, error) 
 }
 
 // symbolTable names the module's functions from its own symbol tables and, for a stripped
-// module, from the .symtab of its separate debug file.
+// module, from the .symtab of its separate debug file or of its MiniDebugInfo.
 func symbolTable(f *elfFile, debugPath string, hasDebugFile bool) (sigsafe.Table, error) {
 	files := []*elfFile{f}
-	if hasDebugFile {
-		if _, has := f.section(".symtab"); !has {
+	if _, has := f.section(".symtab"); !has {
+		if hasDebugFile {
 			if df, unmap, err := openModule(debugPath, nil); err == nil {
 				defer unmap()
 				files = append(files, df)
 			}
+		} else if mini, err := miniDebugInfo(f); err == nil && mini != nil {
+			files = append(files, mini)
 		}
 	}
 	syms, err := collectSymbols(files...)
@@ -373,4 +377,34 @@ func demangled(name []byte) string {
 		}
 	}
 	return string(name)
+}
+
+// maxMiniDebugInfo bounds the decompressed MiniDebugInfo (Fedora's are tens of KiB to a few
+// MiB: local function symbols only).
+const maxMiniDebugInfo = 32 << 20
+
+// miniDebugInfo reads .gnu_debugdata: an xz-compressed ELF file holding the .symtab of a
+// stripped module (Fedora/RHEL ship it, so stripped binaries still name their static
+// functions). nil when there is none.
+func miniDebugInfo(f *elfFile) (*elfFile, error) {
+	s, ok := f.section(".gnu_debugdata")
+	if !ok {
+		return nil, nil
+	}
+	compressed, err := f.sectionData(s)
+	if err != nil {
+		return nil, err
+	}
+	r, err := xz.NewReader(bytes.NewReader(compressed))
+	if err != nil {
+		return nil, fmt.Errorf(".gnu_debugdata: %v", err)
+	}
+	data, err := io.ReadAll(io.LimitReader(r, maxMiniDebugInfo+1))
+	if err != nil {
+		return nil, fmt.Errorf(".gnu_debugdata: %v", err)
+	}
+	if len(data) > maxMiniDebugInfo {
+		return nil, errors.New(".gnu_debugdata larger than 32 MiB")
+	}
+	return parseELF(data)
 }

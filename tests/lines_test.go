@@ -256,3 +256,32 @@ func TestUnwritableCacheDegradesToMemory(t *testing.T) {
 	}
 	wantLine(t, r, `^#0 0x[0-9a-f]+ in read_cell \[inlined\] .* at \S+inline\.c:11$`)
 }
+
+// A stripped binary carrying MiniDebugInfo (.gnu_debugdata: an xz-compressed ELF with the
+// local function symbols, as Fedora and RHEL ship them) still names its static functions.
+func TestMiniDebugInfoNamesStrippedFunctions(t *testing.T) {
+	requireTool(t, "xz", "xz-utils")
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "mini")
+	src := filepath.Join(repoDir, "tests", "crashers", "core.c")
+	// The recipe of Fedora's find-debuginfo: keep only function symbols, compress, attach.
+	steps := [][]string{
+		{"gcc", "-O0", "-fno-omit-frame-pointer", "-o", bin, src, "-pthread"},
+		{"sh", "-c", "nm " + bin + " --format=posix --defined-only | awk '$2 ~ /[Tt]/ {print $1}' | sort > " + dir + "/funcs"},
+		{"objcopy", "--only-keep-debug", bin, dir + "/debug"},
+		{"objcopy", "-S", "--remove-section", ".gdb_index", "--remove-section", ".comment", "--keep-symbols=" + dir + "/funcs", dir + "/debug", dir + "/mini.debug"},
+		{"xz", "-f", dir + "/mini.debug"},
+		{"strip", "--strip-all", bin},
+		{"objcopy", "--add-section", ".gnu_debugdata=" + dir + "/mini.debug.xz", bin},
+	}
+	for _, c := range steps {
+		if out, err := exec.Command(c[0], c[1:]...).CombinedOutput(); err != nil {
+			t.Fatalf("%v: %v\n%s", c, err, out)
+		}
+	}
+	if out := runOut(t, "nm", bin); strings.Contains(out, "static_leaf_reads") {
+		t.Fatal("the binary was not stripped")
+	}
+	r := crash(t, syscall.SIGSEGV, bin, "null")
+	wantChain(t, r, "static_leaf_reads", "middle_adds", "outer_calls", "main")
+}

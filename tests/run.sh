@@ -11,7 +11,7 @@ cd "$(dirname "$0")/.."
 
 need=()
 for tool in gcc:gcc g++:g++ nm:binutils objcopy:binutils gdb:gdb setpriv:util-linux \
-            unshare:util-linux llvm-symbolizer:llvm clang:clang; do
+            unshare:util-linux llvm-symbolizer:llvm clang:clang xz:xz-utils; do
   command -v "${tool%%:*}" >/dev/null || need+=("${tool#*:}")
 done
 if [ ${#need[@]} -gt 0 ]; then
