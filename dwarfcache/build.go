@@ -78,7 +78,11 @@ func LineTable(path string, buildID []byte, budget int64) (*sigsafe.LineTable, e
 		return nil, fmt.Errorf("debug information of %d KiB exceeds the in-process budget of %d KiB (run `crashguard warm %s`)",
 			size>>10, budget>>10, path)
 	}
-	t, err := Extract(df)
+	limit := ExtractTimeBudget
+	if budget < 0 {
+		limit = 0 // out of process (crashguard warm): no deadline either
+	}
+	t, err := ExtractWithin(df, limit)
 	if err != nil {
 		return nil, err
 	}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"path"
 	"sort"
+	"time"
 
 	"github.com/ianlancetaylor/demangle"
 )
@@ -68,8 +69,26 @@ func (b *builder) file(name string) uint32 {
 	return i
 }
 
-// Extract reads the line tables and the inlined-call tree of every compilation unit.
-func Extract(f *elf.File) (*Tables, error) {
+// ExtractTimeBudget bounds how long Extract may run; a module that needs longer is left
+// to `crashguard warm`, which calls ExtractWithin with no deadline.
+var ExtractTimeBudget = 2 * time.Second
+
+// Extract reads the line tables and the inlined-call tree of every compilation unit,
+// within ExtractTimeBudget.
+func Extract(f *elf.File) (*Tables, error) { return ExtractWithin(f, ExtractTimeBudget) }
+
+// ExtractWithin is Extract with a time budget (0: none). Malformed DWARF that makes Go's
+// reader panic is reported as an error.
+func ExtractWithin(f *elf.File, budget time.Duration) (t *Tables, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			t, err = nil, fmt.Errorf("malformed DWARF: %v", r)
+		}
+	}()
+	var deadline time.Time
+	if budget > 0 {
+		deadline = time.Now().Add(budget)
+	}
 	d, err := f.DWARF()
 	if err != nil {
 		return nil, fmt.Errorf("DWARF: %v", err)
@@ -84,6 +103,9 @@ func Extract(f *elf.File) (*Tables, error) {
 		}
 		if cu == nil {
 			break
+		}
+		if !deadline.IsZero() && time.Now().After(deadline) {
+			return nil, fmt.Errorf("DWARF needs more than the in-process time budget of %v (run `crashguard warm`)", budget)
 		}
 		if cu.Tag != dwarf.TagCompileUnit && cu.Tag != dwarf.TagPartialUnit {
 			r.SkipChildren()

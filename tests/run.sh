@@ -35,6 +35,6 @@ done
 echo "== go test"
 go test -count=1 -timeout 40m ./...
 echo "== fuzz (bounded): parsers of files a host can present"
-for target in FuzzELFSymbols FuzzEhFrame; do
-  go test -run '^$' -fuzz "^$target\$" -fuzztime 10s ./preload
+for target in preload:FuzzELFSymbols preload:FuzzEhFrame dwarfcache:FuzzDecodeCache dwarfcache:FuzzExtract; do
+  go test -run '^$' -fuzz "^${target#*:}\$" -fuzztime 10s "./${target%%:*}"
 done
