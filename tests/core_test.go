@@ -10,6 +10,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 )
 
 // The core crash zoo, built -O0 with frame pointers: every frame is recoverable by walking
@@ -228,4 +229,19 @@ func TestEarlierHandlerStillCalled(t *testing.T) {
 		t.Fatalf("the earlier handler was not called: %s", r)
 	}
 	wantChain(t, r, "static_leaf_reads", "middle_adds", "outer_calls", "main")
+}
+
+// Eight threads fault at the same moment: one report, the process dies of SIGSEGV, nothing
+// hangs (the others wait for the reporter, which ends the process).
+func TestEightThreadsCrashAtOnce(t *testing.T) {
+	for i := 0; i < 20; i++ {
+		r := run(t, runOpts{preload: true, timeout: 20 * time.Second}, coreBin(t), "storm")
+		if r.signal != syscall.SIGSEGV {
+			t.Fatalf("run %d: %s", i, r)
+		}
+		if n := strings.Count(r.stderr, "*** crashguard: "); n != 1 {
+			t.Fatalf("run %d: %d reports:\n%s", i, n, r.stderr)
+		}
+		wantChain(t, r, "static_leaf_reads", "storm_thread")
+	}
 }

@@ -83,6 +83,14 @@ static void recovering_handler(int sig) {
 
 static void *nothing(void *arg) { return arg; }
 
+/* ---- several threads faulting at the same moment ---- */
+static pthread_barrier_t storm_barrier;
+static void *storm_thread(void *arg) {
+    (void)arg;
+    pthread_barrier_wait(&storm_barrier);
+    return (void *)(long)static_leaf_reads(0);
+}
+
 static int count_mappings(void) {
     FILE *f = fopen("/proc/self/maps", "r");
     int n = 0, c;
@@ -165,6 +173,15 @@ int main(int argc, char **argv) {
             else
                 recovered++;
         printf("recovered %d\n", recovered);
+        return 0;
+    }
+    if (!strcmp(mode, "storm")) {
+        pthread_t t[8];
+        pthread_barrier_init(&storm_barrier, 0, 8);
+        for (int i = 0; i < 8; i++)
+            pthread_create(&t[i], 0, storm_thread, 0);
+        for (int i = 0; i < 8; i++)
+            pthread_join(t[i], 0);
         return 0;
     }
     if (!strcmp(mode, "kill-self")) {
