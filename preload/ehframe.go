@@ -131,6 +131,13 @@ func sleb(b []byte, pos int) (int64, int, error) {
 	return 0, pos, errTruncated
 }
 
+// fixedPointerFormats: DW_EH_PE formats of fixed size, with whether they are sign-extended.
+var fixedPointerFormats = map[byte]struct {
+	size   int
+	signed bool
+}{0x00: {8, false}, 0x04: {8, false}, 0x02: {2, false}, 0x03: {4, false},
+	0x0a: {2, true}, 0x0b: {4, true}, 0x0c: {8, true}}
+
 // pointer decodes a DW_EH_PE-encoded value at pos.
 func (r *ehReader) pointer(enc byte, pos int) (uint64, int, error) {
 	if enc == 0xff { // DW_EH_PE_omit
@@ -138,62 +145,41 @@ func (r *ehReader) pointer(enc byte, pos int) (uint64, int, error) {
 	}
 	start := pos
 	var v uint64
-	need := func(n int) error {
-		if pos+n > len(r.data) {
-			return errTruncated
-		}
-		return nil
-	}
-	switch enc & 0x0f {
-	case 0x00, 0x04: // absptr, udata8
-		if err := need(8); err != nil {
-			return 0, pos, err
-		}
-		v = r.le.Uint64(r.data[pos:])
-		pos += 8
+	switch format := enc & 0x0f; format {
 	case 0x01:
 		var err error
 		if v, pos, err = uleb(r.data, pos); err != nil {
 			return 0, pos, err
 		}
-	case 0x02:
-		if err := need(2); err != nil {
-			return 0, pos, err
-		}
-		v = uint64(r.le.Uint16(r.data[pos:]))
-		pos += 2
-	case 0x03:
-		if err := need(4); err != nil {
-			return 0, pos, err
-		}
-		v = uint64(r.le.Uint32(r.data[pos:]))
-		pos += 4
 	case 0x09:
 		s, p, err := sleb(r.data, pos)
 		if err != nil {
 			return 0, pos, err
 		}
 		v, pos = uint64(s), p
-	case 0x0a:
-		if err := need(2); err != nil {
-			return 0, pos, err
-		}
-		v = uint64(int64(int16(r.le.Uint16(r.data[pos:]))))
-		pos += 2
-	case 0x0b:
-		if err := need(4); err != nil {
-			return 0, pos, err
-		}
-		v = uint64(int64(int32(r.le.Uint32(r.data[pos:]))))
-		pos += 4
-	case 0x0c:
-		if err := need(8); err != nil {
-			return 0, pos, err
-		}
-		v = r.le.Uint64(r.data[pos:])
-		pos += 8
 	default:
-		return 0, pos, fmt.Errorf("pointer encoding 0x%x", enc)
+		f, ok := fixedPointerFormats[format]
+		if !ok {
+			return 0, pos, fmt.Errorf("pointer encoding 0x%x", enc)
+		}
+		if pos+f.size > len(r.data) {
+			return 0, pos, errTruncated
+		}
+		switch f.size {
+		case 2:
+			v = uint64(r.le.Uint16(r.data[pos:]))
+			if f.signed {
+				v = uint64(int64(int16(v)))
+			}
+		case 4:
+			v = uint64(r.le.Uint32(r.data[pos:]))
+			if f.signed {
+				v = uint64(int64(int32(v)))
+			}
+		default:
+			v = r.le.Uint64(r.data[pos:])
+		}
+		pos += f.size
 	}
 	switch enc & 0x70 {
 	case 0x00:
