@@ -4,7 +4,7 @@
  *
  *   1. a fault on one of the Go runtime's own threads belongs to Go (nil checks become
  *      recoverable panics there): hand it to Go's handler and return;
- *   2. a fault inside this handler: die of the original signal at once;
+ *   2. a fault inside this handler: die of the original signal at once, no second report;
  *   3. one thread claims the report; others that crash meanwhile wait, then die;
  *   4. write the report (report.c) to our descriptor with raw write();
  *   5. put back the disposition that was there before us and let the signal kill the
@@ -174,6 +174,16 @@ void cg_signal_handler(int sig, siginfo_t *info, void *ucontext) {
         die_of_original(sig);
     cg_self.in_handler = 1;
     cg_self.handling_sig = sig;
+    /* From here a fault is a bug of ours (or a table pulled from under us): let it come
+     * back into this handler, which dies of the original signal at once, rather than be
+     * forced through with its own default action by the kernel (our mask blocks it). */
+    sigset_t faults;
+    sigemptyset(&faults);
+    sigaddset(&faults, SIGSEGV);
+    sigaddset(&faults, SIGBUS);
+    sigaddset(&faults, SIGILL);
+    sigaddset(&faults, SIGFPE);
+    sigprocmask(SIG_UNBLOCK, &faults, 0);
 
     pid_t tid = current_tid(), none = 0;
     if (atomic_compare_exchange_strong(&reporter_tid, &none, tid)) {

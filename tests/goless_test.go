@@ -149,3 +149,32 @@ func TestCheckCommandExplainsGoDecision(t *testing.T) {
 		t.Fatalf("check:\n%s", out)
 	}
 }
+
+// A cache file truncated under a running process (by someone who owns the cache): the
+// handler faults reading the mapping; that fault must end in the original signal, at once,
+// with no loop and no second report.
+func TestFaultInsideHandlerEndsInOriginalSignal(t *testing.T) {
+	bin := compile(t, "status.c", "-O2", "-g")
+	cache := warmCache(t, bin)
+	// The largest file is glibc's (megabytes): its checksum, verified when the report first
+	// needs it, reads pages that are no longer there after the truncation.
+	files, _ := filepath.Glob(filepath.Join(cache, "*", "*.cg"))
+	var victim string
+	var biggest int64
+	for _, f := range files {
+		if st, err := os.Stat(f); err == nil && st.Size() > biggest {
+			victim, biggest = f, st.Size()
+		}
+	}
+	if biggest < 1<<20 {
+		t.Fatalf("no large cache file among %v", files)
+	}
+	script := bin + " sleep-crash 400 & sleep 0.2; truncate -s 4096 " + victim + "; wait $!; echo status=$?"
+	r := run(t, runOpts{preload: true, env: []string{"CRASHGUARD_CACHE_DIR=" + cache}}, "/bin/bash", "-c", script)
+	if !strings.Contains(r.stdout, "status=139") { // 128 + SIGSEGV, not 135 (SIGBUS)
+		t.Fatalf("want death by the original SIGSEGV: %s", r)
+	}
+	if strings.Count(r.stderr, "*** end of crashguard report") > 1 {
+		t.Fatalf("more than one report: %s", r)
+	}
+}

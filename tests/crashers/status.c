@@ -1,5 +1,5 @@
 /* status.c — prints its thread count and resident size, then `status crash` dereferences
- * NULL and `status sleep MS` sleeps first. */
+ * NULL; `status sleep MS` sleeps first; `status sleep-crash MS` sleeps, then crashes. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,10 +19,10 @@ static void print_status(void) {
 __attribute__((noinline)) int status_crash(int *p) { return *p + 1; }
 
 int main(int argc, char **argv) {
-    if (argc > 2 && !strcmp(argv[1], "sleep"))
+    if (argc > 2 && !strncmp(argv[1], "sleep", 5))
         usleep(atoi(argv[2]) * 1000);
     print_status();
-    if (argc > 1 && !strcmp(argv[1], "crash"))
+    if (argc > 1 && (!strcmp(argv[1], "crash") || !strcmp(argv[1], "sleep-crash")))
         return status_crash(argc > 100 ? &argc : NULL);
     return 0;
 }
