@@ -1,6 +1,8 @@
 #include "out.h"
 
 #include <errno.h>
+#include <limits.h>
+#include <poll.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -9,16 +11,33 @@ void out_init(struct cg_out *o, int fd) {
     o->len = 0;
 }
 
+/* How long one chunk may wait for the descriptor to accept it. */
+#define WRITE_WAIT_MS 1000
+
 /* write() may be partial (pipes) or interrupted; a failed write drops the rest silently:
- * there is nobody to tell, and the host must still die of its own signal. */
+ * there is nobody to tell, and the host must still die of its own signal.  A pipe nobody
+ * reads would block a plain write() forever and turn a crash into a hang: each chunk waits
+ * at most WRITE_WAIT_MS for room (poll), and is at most PIPE_BUF bytes, which a pipe with
+ * that much room takes without blocking.  After one timeout the descriptor is given up. */
 void out_flush(struct cg_out *o) {
     size_t done = 0;
-    while (done < o->len) {
-        ssize_t n = write(o->fd, o->buf + done, o->len - done);
+    while (done < o->len && o->fd >= 0) {
+        struct pollfd p = {.fd = o->fd, .events = POLLOUT, .revents = 0};
+        int ready = poll(&p, 1, WRITE_WAIT_MS);
+        if (ready < 0 && errno == EINTR)
+            continue;
+        if (ready <= 0 || (p.revents & (POLLERR | POLLHUP | POLLNVAL))) {
+            o->fd = -1;
+            break;
+        }
+        size_t chunk = o->len - done < PIPE_BUF ? o->len - done : PIPE_BUF;
+        ssize_t n = write(o->fd, o->buf + done, chunk);
         if (n < 0 && errno == EINTR)
             continue;
-        if (n <= 0)
+        if (n <= 0) {
+            o->fd = -1;
             break;
+        }
         done += (size_t)n;
     }
     o->len = 0;

@@ -255,3 +255,44 @@ func TestResourceLimits(t *testing.T) {
 		t.Fatalf("crash as nobody under ulimit -u 16 not reported: %s", r)
 	}
 }
+
+// stderr is a pipe nobody reads, already full: a plain write() would block the crashing
+// process forever. The report is given up after a bounded wait and the process still dies
+// of its signal.
+func TestFullStderrPipeDoesNotHang(t *testing.T) {
+	rd, wr, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rd.Close()
+	fd := int(wr.Fd())
+	syscall.SetNonblock(fd, true)
+	chunk := make([]byte, 4096)
+	for {
+		if _, err := syscall.Write(fd, chunk); err != nil {
+			break // full
+		}
+	}
+	syscall.SetNonblock(fd, false)
+	start := time.Now()
+	cmd := exec.Command(compile(t, "core.c", "-O0", "-g", "-fno-omit-frame-pointer"), "null")
+	cmd.Env = append(os.Environ(), "LD_PRELOAD="+libPath, "CRASHGUARD_CACHE_DIR="+filepath.Join(workDir, "cache"))
+	cmd.Stderr = wr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	wr.Close()
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case <-done:
+	case <-time.After(20 * time.Second):
+		cmd.Process.Kill()
+		t.Fatal("the crashing process hung on a full stderr pipe")
+	}
+	ws := cmd.ProcessState.Sys().(syscall.WaitStatus)
+	if !ws.Signaled() || ws.Signal() != syscall.SIGSEGV {
+		t.Fatalf("died of %v, want SIGSEGV", cmd.ProcessState)
+	}
+	t.Logf("died after %v", time.Since(start).Round(time.Millisecond))
+}
