@@ -20,6 +20,7 @@
 #include <string.h>
 #include <sys/auxv.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -115,6 +116,19 @@ static int skip_go_runtime_init(void) {
     return 0;
 }
 
+static void *probe_thread(void *arg) { return arg; }
+
+/* Under a seccomp filter (container runtimes, systemd's SystemCallFilter=) thread creation
+ * may be refused (clone3 with EPERM: moby/moby#42680); the Go runtime then aborts the host
+ * from its constructor.  One throw-away thread tells, only where a filter is active. */
+static int thread_creation_allowed(void) {
+    pthread_t t;
+    if (cg_real_pthread_create(&t, 0, probe_thread, 0) != 0)
+        return 0;
+    pthread_join(t, 0);
+    return 1;
+}
+
 static const char *reason_go_must_not_start(void) {
     const char *v = env("CRASHGUARD_GO");
     if (v && strcmp(v, "off") == 0)
@@ -132,6 +146,8 @@ static const char *reason_go_must_not_start(void) {
         return "RLIMIT_NPROC below 256 is too low for the Go runtime's threads";
     if (!cg_go_offsets.rt0)
         return "library built without the Go runtime's offsets (use build.sh)";
+    if (prctl(PR_GET_SECCOMP, 0, 0, 0, 0) == 2 && !thread_creation_allowed())
+        return "a seccomp filter refuses thread creation (the Go runtime would abort)";
     return 0;
 }
 

@@ -178,3 +178,24 @@ func TestFaultInsideHandlerEndsInOriginalSignal(t *testing.T) {
 		t.Fatalf("more than one report: %s", r)
 	}
 }
+
+// Under a seccomp filter that refuses clone3 (as container profiles once did), the Go
+// runtime cannot create its threads and would abort the host: it must not start, and the
+// host runs as without us.
+func TestSeccompRefusingThreadsKeepsGoOut(t *testing.T) {
+	wrapper := compile(t, "noclone3.c", "-O2")
+	bin := compile(t, "status.c", "-O2", "-g")
+	env := []string{"CRASHGUARD_CACHE_DIR=/dev/null/never", "CRASHGUARD_DEBUG=1"}
+	without := run(t, runOpts{}, wrapper, bin)
+	with := run(t, runOpts{preload: true, env: env}, wrapper, bin)
+	if without.exitCode != 0 || with.exitCode != 0 || with.signal != 0 {
+		t.Fatalf("without: %s\nwith: %s", without, with)
+	}
+	if !strings.Contains(with.stderr, "a seccomp filter refuses thread creation") {
+		t.Fatalf("no explanation: %s", with.stderr)
+	}
+	r := run(t, runOpts{preload: true, env: env}, wrapper, bin, "crash")
+	if r.signal != syscall.SIGSEGV || !strings.Contains(r.stderr, "*** crashguard: SIGSEGV") {
+		t.Fatalf("%s", r)
+	}
+}
