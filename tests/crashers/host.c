@@ -9,7 +9,8 @@
  *                        the child died
  *   reraise            : installs its own SIGSEGV handler after the library, which prints a
  *                        line, restores the default and re-raises
- *   query              : prints what sigaction says SIGSEGV's and SIGABRT's handlers are */
+ *   query              : prints what sigaction says SIGSEGV's and SIGABRT's handlers are
+ *   nofile             : opens descriptors until EMFILE, then crashes */
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -141,6 +142,12 @@ int main(int argc, char **argv) {
                WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status));
         fflush(stdout);
         _exit(0);
+    }
+    if (!strcmp(mode, "nofile")) {
+        usleep(200 * 1000);
+        while (open("/dev/null", O_RDONLY) >= 0)
+            ;
+        return crash_now();
     }
     if (!strcmp(mode, "query")) {
         struct sigaction sa;

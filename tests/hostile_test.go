@@ -1,0 +1,74 @@
+package tests
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+)
+
+// Hostile surroundings: the host is never harmed and the report degrades in a stated way.
+
+// stderr closed before the program started: nowhere to report, the death is unchanged.
+func TestStderrClosed(t *testing.T) {
+	for _, mode := range []string{"null", "assert"} {
+		want := map[string]string{"null": "status=139", "assert": "status=134"}[mode]
+		out := run(t, runOpts{preload: true}, "/bin/sh", "-c", coreBin(t)+" "+mode+" 2>&-; echo status=$?")
+		if !strings.Contains(out.stdout, want) {
+			t.Fatalf("%s with stderr closed: %s", mode, out)
+		}
+	}
+}
+
+// Every descriptor used up when the crash comes: the thread name cannot be read (printed
+// as "?"), the rest of the report is whole.
+func TestDescriptorsExhaustedAtCrash(t *testing.T) {
+	r := run(t, runOpts{preload: true}, "/bin/bash", "-c", "ulimit -n 64; exec "+hostBin(t)+" nofile")
+	if r.signal != syscall.SIGSEGV {
+		t.Fatalf("%s", r)
+	}
+	wantLine(t, r, `^thread: tid \d+ "\?" \(main thread\)$`)
+	wantChain(t, r, "crash_now", "main")
+}
+
+// No /proc (a mount namespace without it): module paths and names still come out; the
+// thread name is "?".
+func TestNoProc(t *testing.T) {
+	if _, err := exec.LookPath("unshare"); err != nil {
+		t.Fatal("unshare (util-linux) missing")
+	}
+	script := "umount -l /proc && exec " + coreBin(t) + " null"
+	r := run(t, runOpts{preload: true}, "unshare", "--mount", "--propagation", "private", "/bin/sh", "-c", script)
+	if r.signal != syscall.SIGSEGV || !strings.Contains(r.stderr, "*** crashguard: SIGSEGV") {
+		t.Skipf("could not run without /proc here (%s)", r)
+	}
+	wantChain(t, r, "static_leaf_reads", "middle_adds", "outer_calls", "main")
+	wantLine(t, r, `^thread: tid \d+ "\?"`)
+}
+
+// A cache on a full filesystem: writing fails, the tables stay in memory, the report is
+// whole, and nothing partial is left behind.
+func TestCacheOnFullDisk(t *testing.T) {
+	dir := t.TempDir()
+	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=16k", "none", dir).CombinedOutput(); err != nil {
+		t.Skipf("cannot mount a small tmpfs here: %v %s", err, out)
+	}
+	defer exec.Command("umount", dir).Run()
+	filler := filepath.Join(dir, "filler")
+	os.WriteFile(filler, make([]byte, 12<<10), 0o644)
+	bin := compile(t, "inline.c", "-O2", "-g")
+	r := run(t, runOpts{preload: true, env: []string{"CRASHGUARD_CACHE_DIR=" + dir, "CRASHGUARD_DEBUG=1"}}, bin)
+	if r.signal != syscall.SIGSEGV {
+		t.Fatalf("%s", r)
+	}
+	if !strings.Contains(r.stderr, "cache not written (tables stay in memory)") {
+		t.Fatalf("no diagnostic for the full disk:\n%s", r.stderr)
+	}
+	wantLine(t, r, `^#0 0x[0-9a-f]+ in read_cell \[inlined\]`)
+	left, _ := filepath.Glob(filepath.Join(dir, "*", "*.tmp.*"))
+	if len(left) != 0 {
+		t.Fatalf("partial files left on the full disk: %v", left)
+	}
+}
