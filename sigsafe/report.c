@@ -13,6 +13,7 @@
 #include "crashguard.h"
 #include "describe.h"
 #include "lines.h"
+#include "maps.h"
 #include "memread.h"
 #include "symbols.h"
 #include "unwind.h"
@@ -303,6 +304,46 @@ static void out_modules(struct cg_out *o) {
     }
 }
 
+/* A short, stable name for the bug: FNV-1a over the innermost frames' function names (or
+ * module file name + offset when unnamed), so the same crash groups together across hosts,
+ * addresses and log pipelines.  Offsets inside functions are left out: they change with
+ * every rebuild. */
+#define SIGNATURE_FRAMES 5
+
+static void hash_bytes(uint64_t *h, const char *p, size_t n) {
+    for (size_t i = 0; i < n; i++) {
+        *h ^= (unsigned char)p[i];
+        *h *= 0x100000001b3ull;
+    }
+}
+
+static uint64_t crash_signature(const struct cg_stack *s) {
+    uint64_t h = 0xcbf29ce484222325ull;
+    struct cg_frame f;
+    for (uint64_t i = 0; i < s->total && i < SIGNATURE_FRAMES && stack_frame(s, i, &f); i++) {
+        const struct cg_module *m = find_module(f.pc);
+        uintptr_t lookup = f.how == CG_FRAME_CONTEXT ? f.pc : f.pc - 1;
+        uint64_t off = 0;
+        size_t max = 0;
+        const char *name = m ? find_symbol(m, lookup - m->bias, &off, &max) : 0;
+        if (name) {
+            hash_bytes(&h, name, cg_strnlen(name, max));
+        } else if (m) {
+            const char *base = m->path;
+            for (const char *p = m->path; *p; p++)
+                if (*p == '/')
+                    base = p + 1;
+            hash_bytes(&h, base, cg_strlen(base));
+            uint64_t mod_off = f.pc - m->bias;
+            hash_bytes(&h, (const char *)&mod_off, sizeof mod_off);
+        } else {
+            hash_bytes(&h, "??", 2);
+        }
+        hash_bytes(&h, "\n", 1);
+    }
+    return h;
+}
+
 static const char *const table_words[CG_TABLE_KINDS] = {"no symbols", "no unwind table",
                                                          "no file:line"};
 
@@ -408,14 +449,26 @@ void write_report(struct cg_out *o, int sig, const siginfo_t *info, void *uconte
     out_thread_name(o, tid);
     out_str(o, tid == getpid() ? "\" (main thread)\n" : "\"\n");
 
-    out_str(o, "registers:\n");
-    out_registers(o, uc);
-
     reader_init(&crash_reader);
     unwind_stack(&regs, lo, hi, &crash_reader, &crash_stack);
+    out_str(o, "signature: ");
+    out_hex(o, crash_signature(&crash_stack), 16);
+    out_char(o, '\n');
+
+    out_str(o, "registers:\n");
+    out_registers(o, uc);
     out_str(o, "backtrace:\n");
     out_backtrace(o, &crash_stack);
     out_modules(o);
+    static uintptr_t map_addrs[CG_STACK_HEAD + 1];
+    int naddrs = 0;
+    map_addrs[naddrs++] = regs.r[CG_REG_SP];
+    struct cg_frame f;
+    for (uint64_t i = 0; i < crash_stack.total && i < CG_STACK_HEAD; i++)
+        if (stack_frame(&crash_stack, i, &f))
+            map_addrs[naddrs++] = f.pc;
+    write_relevant_maps(o, (uintptr_t)info->si_addr, code_has_address(sig, info->si_code), map_addrs,
+                        naddrs);
     out_notes(o);
     out_str(o, "*** end of crashguard report\n");
     out_flush(o);

@@ -245,3 +245,26 @@ func TestEightThreadsCrashAtOnce(t *testing.T) {
 		wantChain(t, r, "static_leaf_reads", "storm_thread")
 	}
 }
+
+// The crash signature names the bug, not the run: the same crash gives the same signature
+// in every process (addresses differ with ASLR), another crash another one.
+func TestCrashSignatureIsStable(t *testing.T) {
+	sig := func(mode string) string {
+		r := crash(t, map[string]syscall.Signal{"null": syscall.SIGSEGV, "fpe": syscall.SIGFPE}[mode], coreBin(t), mode)
+		return wantLine(t, r, `^signature: (0x[0-9a-f]{16})$`)[1]
+	}
+	a, b, c := sig("null"), sig("null"), sig("fpe")
+	if a != b || a == c {
+		t.Fatalf("signatures: null %s and %s, fpe %s", a, b, c)
+	}
+}
+
+// The memory-map lines that matter: for a stack overflow, the fault address lies in no
+// mapping, just below the stack's.
+func TestMemoryMapLines(t *testing.T) {
+	r := crash(t, syscall.SIGSEGV, coreBin(t), "overflow-main")
+	wantLine(t, r, `^memory map \(the fault address, the stack pointer, the frames\):$`)
+	wantLine(t, r, `^  fault address 0x[0-9a-f]+ is in no mapping; nearest below: .*$`)
+	wantLine(t, r, `^  nearest above: [0-9a-f]+-[0-9a-f]+ rw-p .*\[stack\]$`)
+	wantLine(t, r, `^  [0-9a-f]+-[0-9a-f]+ r-xp .*/core-\d+$`)
+}

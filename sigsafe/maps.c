@@ -1,0 +1,106 @@
+/*
+ * maps.c — the lines of /proc/self/maps that matter to a crash: the mapping holding the
+ * fault address (or its neighbours when nothing does), the stack pointer's, and those of
+ * the frames.  Read with open/read into a static buffer: no stdio, no allocation.  When
+ * /proc is missing or the descriptor table is full, the section says so.
+ */
+#include "maps.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include "out.h"
+
+#define LINE_MAX_LEN 512
+
+static char chunk[4096];
+static char line[LINE_MAX_LEN];
+
+static uintptr_t parse_hex(const char **p) {
+    uintptr_t v = 0;
+    for (;; (*p)++) {
+        char c = **p;
+        if (c >= '0' && c <= '9')
+            v = v * 16 + (uintptr_t)(c - '0');
+        else if (c >= 'a' && c <= 'f')
+            v = v * 16 + (uintptr_t)(c - 'a' + 10);
+        else
+            return v;
+    }
+}
+
+struct wanted {
+    const uintptr_t *addrs;
+    int n;
+    uintptr_t fault;
+    int fault_found;
+    char below[LINE_MAX_LEN], above[LINE_MAX_LEN];
+    size_t below_len, above_len;
+};
+
+static void consider(struct cg_out *o, struct wanted *w, size_t len) {
+    const char *p = line;
+    uintptr_t lo = parse_hex(&p);
+    if (*p != '-')
+        return;
+    p++;
+    uintptr_t hi = parse_hex(&p);
+    int print = 0;
+    for (int i = 0; i < w->n; i++)
+        print |= w->addrs[i] >= lo && w->addrs[i] < hi;
+    if (w->fault >= lo && w->fault < hi)
+        w->fault_found = print = 1;
+    if (hi <= w->fault) {
+        for (w->below_len = 0; w->below_len < len; w->below_len++)
+            w->below[w->below_len] = line[w->below_len];
+    } else if (lo > w->fault && !w->above_len) {
+        for (; w->above_len < len; w->above_len++)
+            w->above[w->above_len] = line[w->above_len];
+    }
+    if (print) {
+        out_str(o, "  ");
+        out_strn(o, line, len);
+        out_char(o, '\n');
+    }
+}
+
+void write_relevant_maps(struct cg_out *o, uintptr_t fault, int has_fault, const uintptr_t *addrs,
+                         int n) {
+    out_str(o, "memory map (the fault address, the stack pointer, the frames):\n");
+    int fd = open("/proc/self/maps", O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        out_str(o, "  unavailable (/proc/self/maps could not be opened)\n");
+        return;
+    }
+    struct wanted w = {.addrs = addrs, .n = n, .fault = has_fault ? fault : 0};
+    size_t len = 0;
+    for (;;) {
+        ssize_t got = read(fd, chunk, sizeof chunk);
+        if (got <= 0)
+            break;
+        for (ssize_t i = 0; i < got; i++) {
+            if (chunk[i] == '\n') {
+                consider(o, &w, len);
+                len = 0;
+            } else if (len < sizeof line) {
+                line[len++] = chunk[i];
+            }
+        }
+    }
+    close(fd);
+    if (has_fault && !w.fault_found) {
+        out_str(o, "  fault address ");
+        out_hex(o, fault, 0);
+        out_str(o, " is in no mapping; nearest below: ");
+        if (w.below_len)
+            out_strn(o, w.below, w.below_len);
+        else
+            out_str(o, "none");
+        out_str(o, "\n  nearest above: ");
+        if (w.above_len)
+            out_strn(o, w.above, w.above_len);
+        else
+            out_str(o, "none");
+        out_char(o, '\n');
+    }
+}
