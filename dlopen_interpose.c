@@ -168,20 +168,40 @@ static int visit_module(struct dl_phdr_info *info, size_t size, void *data) {
             return 0;
         }
     }
+    static struct cg_module found; /* one refresher at a time */
+    memset(&found, 0, sizeof found);
+    for (int i = 0; i < info->dlpi_phnum; i++)
+        if (info->dlpi_phdr[i].p_type == PT_NOTE && !found.build_id_len)
+            read_build_id(&found, &info->dlpi_phdr[i], info->dlpi_addr);
+    if (n == 0 && (!info->dlpi_name || !info->dlpi_name[0]))
+        executable_path(found.path, sizeof found.path);
+    else
+        snprintf(found.path, sizeof found.path, "%s", info->dlpi_name ? info->dlpi_name : "?");
+
+    /* A library opened again after dlclose (plugin reloads, a dlopen/dlclose loop): its
+     * tables are relative to its load bias and still valid, so the dead entry comes back
+     * at the new addresses.  Appending instead would fill the registry and map its cache
+     * file again on every cycle. */
+    for (uint32_t i = 0; i < n; i++) {
+        struct cg_module *m = &cg_modules[i];
+        if (m->hi != 0 || !found.build_id_len || m->build_id_len != found.build_id_len ||
+            memcmp(m->build_id, found.build_id, found.build_id_len) != 0 ||
+            strcmp(m->path, found.path) != 0)
+            continue;
+        __atomic_store_n(&m->bias, info->dlpi_addr, __ATOMIC_RELAXED);
+        __atomic_store_n(&m->lo, lo, __ATOMIC_RELAXED);
+        __atomic_store_n(&m->hi, hi, __ATOMIC_RELEASE); /* last: the entry is live again */
+        scan->seen[i] = 1;
+        return 0;
+    }
+
     if (n >= CG_MAX_MODULES)
         return 0;
     struct cg_module *m = &cg_modules[n];
-    memset(m, 0, sizeof *m);
+    *m = found;
     m->bias = info->dlpi_addr;
     m->lo = lo;
     m->hi = hi;
-    for (int i = 0; i < info->dlpi_phnum; i++)
-        if (info->dlpi_phdr[i].p_type == PT_NOTE && !m->build_id_len)
-            read_build_id(m, &info->dlpi_phdr[i], info->dlpi_addr);
-    if (n == 0 && (!info->dlpi_name || !info->dlpi_name[0]))
-        executable_path(m->path, sizeof m->path);
-    else
-        snprintf(m->path, sizeof m->path, "%s", info->dlpi_name ? info->dlpi_name : "?");
     scan->seen[n] = 1;
     atomic_store_explicit(&cg_module_count, n + 1, memory_order_release);
     return 0;

@@ -133,17 +133,20 @@ static void wait_for_reporter(void) {
  * handler does not block.  Not for the start-up tables in a forked child (Go's threads did
  * not survive the fork) or when Go did not start; bounded, because the builder may need a
  * lock the crashing thread holds (malloc's), or may not exist any more. */
-static int tables_coming(void) {
+/* hints: the dlopen/dlclose hints sent before the crash; later ones are not waited for
+ * (a host opening libraries in a loop would otherwise keep us waiting to the limit). */
+static int tables_coming(uint32_t hints) {
     if (cg_config.go_started && getpid() == cg_config.main_tid &&
         !atomic_load_explicit(&cg_precompute_done, memory_order_acquire))
         return 1;
     /* A module opened just before the crash: its watcher may still be at work. */
-    return atomic_load(&cg_dl_hints) != atomic_load(&cg_dl_hints_done);
+    return (int32_t)(hints - atomic_load(&cg_dl_hints_done)) > 0;
 }
 
 static void wait_for_tables(void) {
+    uint32_t hints = atomic_load(&cg_dl_hints);
     struct timespec five_ms = {0, 5 * 1000 * 1000};
-    for (int waited = 0; waited < WAIT_FOR_TABLES_MS && tables_coming(); waited += 5)
+    for (int waited = 0; waited < WAIT_FOR_TABLES_MS && tables_coming(hints); waited += 5)
         nanosleep(&five_ms, 0);
 }
 

@@ -4,9 +4,11 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 )
 
 // Code built the way production C is: optimized, no frame pointers. Only the call-frame
@@ -240,5 +242,24 @@ func TestCrashAfterDlcloseNamesTheLiveModule(t *testing.T) {
 	wantChain(t, r, "plugin_inner", "plugin_entry", "main")
 	if strings.Contains(r.stderr, "libfirst.so") {
 		t.Fatalf("the unloaded library appears in the report:\n%s", r.stderr)
+	}
+}
+
+// A host that opens and closes the same library 300 times: each reopening revives the
+// module's registry entry and tables (no new entry, no new cache mapping), and a crash in
+// the library afterwards is fully named.
+func TestDlopenDlcloseLoop(t *testing.T) {
+	r := run(t, runOpts{preload: true, env: []string{"CRASHGUARD_CACHE_DIR=" + t.TempDir()}, timeout: 60 * time.Second},
+		unwindBin(t), "dlopen-loop", pluginLib(t))
+	if r.signal != syscall.SIGSEGV {
+		t.Fatalf("%s", r)
+	}
+	wantChain(t, r, "plugin_inner", "plugin_entry", "main")
+	m := regexp.MustCompile(`mappings (\d+)`).FindStringSubmatch(r.stdout)
+	if m == nil {
+		t.Fatalf("no mapping count: %s", r)
+	}
+	if n, _ := strconv.Atoi(m[1]); n > 200 {
+		t.Fatalf("%d mappings after 300 dlopen/dlclose cycles: something is mapped per cycle", n)
 	}
 }

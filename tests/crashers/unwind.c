@@ -98,6 +98,29 @@ int main(int argc, char **argv) {
         usleep(300 * 1000);
         return entry(null);
     }
+    if (!strcmp(mode, "dlopen-loop") && argc > 2) {
+        /* 300 open/close cycles (a plugin host reloading), each slow enough for the watcher
+         * to see the library come and go, then a crash in the library. */
+        for (int i = 0; i < 300; i++) {
+            void *h = dlopen(argv[2], RTLD_NOW);
+            if (!h)
+                return 3;
+            usleep(4000);
+            dlclose(h);
+            usleep(4000);
+        }
+        usleep(300 * 1000);
+        FILE *maps = fopen("/proc/self/maps", "r");
+        int lines = 0, c;
+        while (maps && (c = fgetc(maps)) != EOF)
+            lines += c == '\n';
+        printf("mappings %d\n", lines);
+        fflush(stdout);
+        void *h = dlopen(argv[2], RTLD_NOW);
+        int (*entry)(int *) = (int (*)(int *))dlsym(h, "plugin_entry");
+        usleep(300 * 1000);
+        return entry(null);
+    }
     if (!strcmp(mode, "dlclose") && argc > 3) {
         /* Open, close, then open another library, likely at the same addresses: the crash
          * must be attributed to the second one, never to the unloaded first. */
