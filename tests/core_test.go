@@ -231,10 +231,10 @@ func TestEarlierHandlerStillCalled(t *testing.T) {
 	wantChain(t, r, "static_leaf_reads", "middle_adds", "outer_calls", "main")
 }
 
-// Eight threads fault at the same moment: one report, the process dies of SIGSEGV, nothing
-// hangs (the others wait for the reporter, which ends the process).
+// Eight threads fault at the same moment, 200 times: one report each time, the process
+// dies of SIGSEGV, nothing hangs (the others wait for the reporter, which ends the process).
 func TestEightThreadsCrashAtOnce(t *testing.T) {
-	for i := 0; i < 20; i++ {
+	for i := 0; i < 200; i++ {
 		r := run(t, runOpts{preload: true, timeout: 20 * time.Second}, coreBin(t), "storm")
 		if r.signal != syscall.SIGSEGV {
 			t.Fatalf("run %d: %s", i, r)

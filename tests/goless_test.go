@@ -199,3 +199,29 @@ func TestSeccompRefusingThreadsKeepsGoOut(t *testing.T) {
 		t.Fatalf("%s", r)
 	}
 }
+
+// Cache files someone else could have written are not trusted, by the C reader or the Go
+// one: group/world-writable, or owned by another user (not root).
+func TestUntrustedCacheFilesIgnored(t *testing.T) {
+	bin := compile(t, "status.c", "-O2", "-g")
+	for _, spoil := range []func(string) error{
+		func(p string) error { return os.Chmod(p, 0o666) },
+		func(p string) error { return os.Chown(p, 65534, 65534) },
+	} {
+		cache := warmCache(t, bin)
+		files, _ := filepath.Glob(filepath.Join(cache, "*", "*.cg"))
+		var victim string
+		for _, f := range files {
+			if data, _ := os.ReadFile(f); strings.Contains(string(data), "status_crash") {
+				victim = f
+			}
+		}
+		if err := spoil(victim); err != nil {
+			t.Fatal(err)
+		}
+		r := run(t, runOpts{preload: true, env: []string{"CRASHGUARD_CACHE_DIR=" + cache, "CRASHGUARD_DEBUG=1"}}, bin, "sleep", "300")
+		if !strings.Contains(r.stderr, "no valid cached tables") || !strings.Contains(r.stderr, "not trusted") {
+			t.Fatalf("an untrusted cache file was used:\n%s", r.stderr)
+		}
+	}
+}
