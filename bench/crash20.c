@@ -7,8 +7,9 @@
 
 volatile int sink;
 
-__attribute__((noinline)) int descend(int *p, int depth) {
-    char pad[32];
+/* noipa and a frame used after the call: no tail call, no recursion turned into a loop. */
+__attribute__((noinline, noipa)) int descend(int *p, int depth) {
+    volatile char pad[32];
     pad[depth & 31] = (char)depth;
     sink = pad[depth & 31];
     if (depth == 0) {
@@ -18,7 +19,8 @@ __attribute__((noinline)) int descend(int *p, int depth) {
         fflush(stdout);
         return *p;
     }
-    return descend(p, depth - 1) + 1;
+    int below = descend(p, depth - 1);
+    return below + pad[(depth + 1) & 31];
 }
 
 int main(int argc, char **argv) {

@@ -4,8 +4,10 @@
 # Installs hyperfine (Debian) if missing. Writes bench/results/latest.md and prints it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-if ! command -v hyperfine >/dev/null || [ ! -f /usr/include/backward.hpp ] || [ ! -f /usr/include/elfutils/libdw.h ]; then
-  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq hyperfine libbackward-cpp-dev libdw-dev >/dev/null
+if ! command -v hyperfine >/dev/null || ! command -v valgrind >/dev/null || [ ! -f /usr/include/backward.hpp ] ||
+   [ ! -f /usr/include/elfutils/libdw.h ] || [ ! -f /usr/include/absl/debugging/failure_signal_handler.h ]; then
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq hyperfine valgrind \
+    libbackward-cpp-dev libdw-dev libabsl-dev >/dev/null
 fi
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
@@ -15,6 +17,7 @@ go build -o "$tmp/crashguard" ./cmd/crashguard
 for p in sleeper crash20 spawn; do gcc -O2 -g -fno-omit-frame-pointer -o "$tmp/$p" "bench/$p.c"; done
 cp /bin/true "$tmp/true"
 g++ -O2 -shared -fPIC -o "$tmp/backward.so" bench/peers/backward_shim.cpp -ldw   # peer: backward-cpp + libdw
+g++ -O2 -shared -fPIC -o "$tmp/absl.so" bench/peers/absl_shim.cpp $(pkg-config --libs absl_failure_signal_handler)
 warm=$tmp/warm; cold=/dev/null/no-cache   # cold: nothing cached and nothing can be: Go runs every time
 "$tmp/crashguard" warm --dir "$warm" --library "$lib" "$tmp/true" "$tmp/sleeper" "$tmp/crash20" >/dev/null
 runs=${RUNS:-400}
@@ -44,9 +47,13 @@ c2=$(python3 bench/crashtime.py 30 CRASHGUARD_CACHE_DIR=$warm LD_PRELOAD=$lib --
 u2=$(python3 bench/crashtime.py 60 CRASHGUARD_CACHE_DIR=$warm LD_PRELOAD=$lib -- "$tmp/crash20" now 2)
 u52=$(python3 bench/crashtime.py 60 CRASHGUARD_CACHE_DIR=$warm LD_PRELOAD=$lib -- "$tmp/crash20" now 402)
 bw=$(python3 bench/crashtime.py 30 LD_PRELOAD=$tmp/backward.so -- "$tmp/crash20")
+ab=$(python3 bench/crashtime.py 30 LD_PRELOAD=$tmp/absl.so -- "$tmp/crash20")
+# Completeness: how many of the 19 frames of `descend` each report names.
+named() { env "$@" "$tmp/crash20" 2>&1 >/dev/null | grep -cE '^ *(#[0-9]+|@).*descend' || true; }
+n_ours=$(named CRASHGUARD_CACHE_DIR=$warm LD_PRELOAD=$lib); n_bw=$(named LD_PRELOAD=$tmp/backward.so); n_ab=$(named LD_PRELOAD=$tmp/absl.so)
 
 mkdir -p bench/results
-python3 - "$i0" "$i1" "$i2" "$t0" "$t1" "$t2" "$s0" "$s1" "$s2" "$st0" "$st1" "$st2" "$c0" "$c1" "$c2" "$u2" "$u52" "$bw" > bench/results/latest.md <<'PY'
+python3 - "$i0" "$i1" "$i2" "$t0" "$t1" "$t2" "$s0" "$s1" "$s2" "$st0" "$st1" "$st2" "$c0" "$c1" "$c2" "$u2" "$u52" "$bw" "$ab" "$n_ours" "$n_bw" "$n_ab" > bench/results/latest.md <<'PY'
 import sys
 i = [float(x) for x in sys.argv[1:4]]
 a = sys.argv[4:]
@@ -66,7 +73,12 @@ print(f"| 20-frame crash: fault → report written, median | — | {float(c[1][0
 print(f"| 20-frame crash: fault → death seen by parent, median | {float(c[0][1])/1e3:.2f} ms | {float(c[1][1])/1e3:.2f} ms | {float(c[2][1])/1e3:.2f} ms |")
 u = [float(v.split()[0]) for v in a[12:14]]
 print(f"| fault → report, 2 frames / 402 frames | — | — | {u[0]/1e3:.2f} ms / {u[1]/1e3:.2f} ms |")
-bw = float(a[14].split()[1])
-print(f"| peer: backward-cpp (libdw) preloaded, same 20-frame crash: fault → death | | {bw/1e3:.2f} ms | ours warm is {bw/float(c[2][1]):.0f}x faster |")
+bw, ab = float(a[14].split()[1]), float(a[15].split()[1])
+n = a[16:19]
+print()
+print("| same 20-frame crash (19 frames of `descend`) | crashguard (warm) | backward-cpp + libdw | Abseil failure signal handler |")
+print("|---|---|---|---|")
+print(f"| fault → death, median | {float(c[2][1])/1e3:.2f} ms | {bw/1e3:.2f} ms ({bw/float(c[2][1]):.0f}x) | {ab/1e3:.2f} ms ({ab/float(c[2][1]):.1f}x) |")
+print(f"| `descend` frames named | {n[0]} | {n[1]} | {n[2]} |")
 PY
 cat bench/results/latest.md
