@@ -32,6 +32,17 @@ instr() { env "$@" valgrind --tool=callgrind --callgrind-out-file=/dev/null "$tm
 i0=$(instr X=1); i1=$(instr CRASHGUARD_CACHE_DIR=$cold LD_PRELOAD=$lib); i2=$(instr CRASHGUARD_CACHE_DIR=$warm LD_PRELOAD=$lib)
 read -r t0 t1 t2 < <(python3 -c 'import json,sys; r=json.load(open(sys.argv[1]))["results"]; print(*[x["median"]*1e3 for x in r])' "$tmp/true.json")
 
+# A program linking a very large library: clang (libLLVM, libclang-cpp) compiling an empty
+# file; the cold start computes their tables (about a million unwind rows) meanwhile.
+clang_bin=$(command -v clang || true)
+if [ -n "$clang_bin" ]; then
+  "$tmp/crashguard" warm --dir "$warm" --library "$lib" "$clang_bin" >/dev/null
+  k0=$("$tmp/spawn" 40 "$clang_bin" -c -x c /dev/null -o /dev/null)
+  k1=$("$tmp/spawn" 40 CRASHGUARD_CACHE_DIR=$cold LD_PRELOAD=$lib "$clang_bin" -c -x c /dev/null -o /dev/null)
+  k2=$("$tmp/spawn" 40 CRASHGUARD_CACHE_DIR=$warm LD_PRELOAD=$lib "$clang_bin" -c -x c /dev/null -o /dev/null)
+else
+  k0='nan nan nan' k1='nan nan nan' k2='nan nan nan'
+fi
 s0=$("$tmp/spawn" 200 "$tmp/sleeper")
 s1=$("$tmp/spawn" 200 CRASHGUARD_CACHE_DIR=$cold LD_PRELOAD=$lib "$tmp/sleeper")
 s2=$("$tmp/spawn" 200 CRASHGUARD_CACHE_DIR=$warm LD_PRELOAD=$lib "$tmp/sleeper")
@@ -53,10 +64,11 @@ named() { env "$@" "$tmp/crash20" 2>&1 >/dev/null | grep -cE '^ *(#[0-9]+|@).*de
 n_ours=$(named CRASHGUARD_CACHE_DIR=$warm LD_PRELOAD=$lib); n_bw=$(named LD_PRELOAD=$tmp/backward.so); n_ab=$(named LD_PRELOAD=$tmp/absl.so)
 
 mkdir -p bench/results
-python3 - "$i0" "$i1" "$i2" "$t0" "$t1" "$t2" "$s0" "$s1" "$s2" "$st0" "$st1" "$st2" "$c0" "$c1" "$c2" "$u2" "$u52" "$bw" "$ab" "$n_ours" "$n_bw" "$n_ab" > bench/results/latest.md <<'PY'
+python3 - "$k0" "$k1" "$k2" "$i0" "$i1" "$i2" "$t0" "$t1" "$t2" "$s0" "$s1" "$s2" "$st0" "$st1" "$st2" "$c0" "$c1" "$c2" "$u2" "$u52" "$bw" "$ab" "$n_ours" "$n_bw" "$n_ab" > bench/results/latest.md <<'PY'
 import sys
-i = [float(x) for x in sys.argv[1:4]]
-a = sys.argv[4:]
+k = [[float(x) for x in v.split()] for v in sys.argv[1:4]]
+i = [float(x) for x in sys.argv[4:7]]
+a = sys.argv[7:]
 t = [float(x) for x in a[0:3]]
 s = [[float(x) for x in v.split()] for v in a[3:6]]
 st = [v.split() for v in a[6:9]]
@@ -65,6 +77,8 @@ print("| measurement | no preload | Go runs (cold) | warm cache (no Go) |")
 print("|---|---|---|---|")
 print(f"| `/bin/true` instructions (callgrind, incl. the loader) | {i[0]/1e3:.0f} k | {i[1]/1e3:.0f} k ({i[1]/i[0]:.1f}x) | {i[2]/1e3:.0f} k ({i[2]/i[0]:.1f}x) |")
 print(f"| `/bin/true` wall, median (hyperfine) | {t[0]:.2f} ms | {t[1]:.2f} ms ({t[1]/t[0]:.2f}x) | {t[2]:.2f} ms ({t[2]/t[0]:.2f}x) |")
+print(f"| clang compiling an empty file (libLLVM, libclang-cpp): wall, median | {k[0][0]/1e3:.1f} ms | {k[1][0]/1e3:.1f} ms ({k[1][0]/k[0][0]:.2f}x) | {k[2][0]/1e3:.1f} ms ({k[2][0]/k[0][0]:.2f}x) |")
+print(f"| clang: CPU (user+sys), mean; max RSS | {k[0][1]/1e3:.1f} ms; {k[0][2]/1024:.0f} MiB | {k[1][1]/1e3:.1f} ms; {k[1][2]/1024:.0f} MiB | {k[2][1]/1e3:.1f} ms; {k[2][2]/1024:.0f} MiB |")
 print(f"| 50 ms program: wall, median | {s[0][0]/1e3:.2f} ms | {s[1][0]/1e3:.2f} ms ({s[1][0]/s[0][0]:.2f}x) | {s[2][0]/1e3:.2f} ms ({s[2][0]/s[0][0]:.2f}x) |")
 print(f"| 50 ms program: CPU (user+sys), mean | {s[0][1]/1e3:.2f} ms | {s[1][1]/1e3:.2f} ms (+{(s[1][1]-s[0][1])/1e3:.2f} ms) | {s[2][1]/1e3:.2f} ms (+{(s[2][1]-s[0][1])/1e3:.2f} ms) |")
 print(f"| 50 ms program: max RSS, median | {s[0][2]/1024:.2f} MiB | {s[1][2]/1024:.2f} MiB (+{(s[1][2]-s[0][2])/1024:.2f}) | {s[2][2]/1024:.2f} MiB (+{(s[2][2]-s[0][2])/1024:.2f}) |")
