@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/auxv.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
@@ -46,6 +47,76 @@ extern void *__libc_stack_end;
 static const char *env(const char *name) {
     /* setuid and other AT_SECURE processes must not be steered by their caller's environment. */
     return getauxval(AT_SECURE) ? 0 : getenv(name);
+}
+
+/* ---- configuration values: an invalid one gets a note (in every report, and at load with
+ * the debug switch) and the default; it never stops the host ---- */
+
+static void config_note(const char *what) {
+    size_t n = strlen(cg_config.config_note);
+    snprintf(cg_config.config_note + n, sizeof cg_config.config_note - n, "%s%s", n ? "; " : "", what);
+}
+
+static void parse_output(void) {
+    cg_config.to_stderr = 1;
+    const char *v = env("CRASHGUARD_OUTPUT");
+    if (!v || !*v)
+        return;
+    char list[CG_PATH_MAX * 2], note[CG_NOTE_MAX], *save = 0;
+    snprintf(list, sizeof list, "%s", v);
+    cg_config.to_stderr = 0;
+    for (char *tok = strtok_r(list, ",", &save); tok; tok = strtok_r(0, ",", &save)) {
+        while (*tok == ' ')
+            tok++;
+        if (strcmp(tok, "stderr") == 0) {
+            cg_config.to_stderr = 1;
+        } else if (strncmp(tok, "file:", 5) == 0 && tok[5] == '/' && strlen(tok + 5) < CG_PATH_MAX) {
+            snprintf(cg_config.report_file_pattern, sizeof cg_config.report_file_pattern, "%s", tok + 5);
+        } else if (strncmp(tok, "file:", 5) == 0) {
+            config_note("CRASHGUARD_OUTPUT: a file pattern must be an absolute path");
+        } else {
+            snprintf(note, sizeof note, "CRASHGUARD_OUTPUT: unknown destination '%.40s'", tok);
+            config_note(note);
+        }
+    }
+    if (!cg_config.to_stderr && !cg_config.report_file_pattern[0]) {
+        cg_config.to_stderr = 1;
+        config_note("CRASHGUARD_OUTPUT: no valid destination, reporting to stderr");
+    }
+}
+
+static const struct {
+    const char *name;
+    int sig;
+} signal_names[] = {{"SEGV", SIGSEGV}, {"BUS", SIGBUS}, {"ILL", SIGILL}, {"FPE", SIGFPE},
+                    {"ABRT", SIGABRT}, {"TRAP", SIGTRAP}, {"SYS", SIGSYS}};
+static int signal_wanted[CG_NSIG];
+
+static void parse_signals(void) {
+    for (size_t i = 0; i < sizeof signal_names / sizeof signal_names[0]; i++)
+        signal_wanted[signal_names[i].sig] = 1;
+    const char *v = env("CRASHGUARD_SIGNALS");
+    if (!v || !*v || strcasecmp(v, "all") == 0)
+        return;
+    char list[256], note[CG_NOTE_MAX], *save = 0;
+    int chosen = 0, wanted[CG_NSIG] = {0};
+    snprintf(list, sizeof list, "%s", v);
+    for (char *tok = strtok_r(list, ", ", &save); tok; tok = strtok_r(0, ", ", &save)) {
+        const char *name = strncasecmp(tok, "SIG", 3) == 0 ? tok + 3 : tok;
+        int found = 0;
+        for (size_t i = 0; i < sizeof signal_names / sizeof signal_names[0]; i++)
+            if (strcasecmp(name, signal_names[i].name) == 0)
+                wanted[signal_names[i].sig] = found = chosen = 1;
+        if (!found) {
+            snprintf(note, sizeof note, "CRASHGUARD_SIGNALS: '%.20s' is not one of SEGV BUS ILL FPE ABRT TRAP SYS", tok);
+            config_note(note);
+        }
+    }
+    if (!chosen) {
+        config_note("CRASHGUARD_SIGNALS: no valid signal, handling all");
+        return;
+    }
+    memcpy(signal_wanted, wanted, sizeof wanted);
 }
 
 /* ---- the report descriptor ---- */
@@ -230,6 +301,10 @@ __attribute__((constructor(101))) static void before_go_runtime(void) {
     }
 
     cg_config.sigaction = cg_real_sigaction;
+    parse_output();
+    parse_signals();
+    if (debug_at_load && cg_config.config_note[0])
+        fprintf(stderr, "crashguard: configuration: %s\n", cg_config.config_note);
     cg_loader_hooks.refresh_modules = cg_refresh_modules;
     cg_loader_hooks.wait_for_module_change = cg_wait_for_module_change;
     cg_loader_hooks.module_change_handled = cg_module_change_handled;
@@ -241,7 +316,8 @@ __attribute__((constructor(101))) static void before_go_runtime(void) {
         int sig = cg_crash_signals[i];
         cg_real_sigaction(sig, 0, &cg_prev_action[sig]);
         /* An ignored signal stays ignored: the host (or its parent) asked for that. */
-        if (!(cg_prev_action[sig].sa_flags & SA_SIGINFO) && cg_prev_action[sig].sa_handler == SIG_IGN)
+        if (!signal_wanted[sig] ||
+            (!(cg_prev_action[sig].sa_flags & SA_SIGINFO) && cg_prev_action[sig].sa_handler == SIG_IGN))
             continue;
         install_handler(sig);
         handler_installed[sig] = 1;

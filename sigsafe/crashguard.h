@@ -197,6 +197,9 @@ struct cg_config {
     pid_t main_tid;       /* = pid of the process that ran the constructor */
     uintptr_t main_stack_lo, main_stack_hi; /* main thread's stack range incl. growth limit */
     int debug;            /* CRASHGUARD_DEBUG: explain at load what was set up */
+    int to_stderr;        /* CRASHGUARD_OUTPUT has stderr (the default) */
+    char report_file_pattern[CG_PATH_MAX]; /* CRASHGUARD_OUTPUT file:PATTERN, or "" */
+    char config_note[CG_NOTE_MAX];         /* invalid configuration values, said in reports */
     /* The C library's sigaction: ours (sigaction_interpose.c) would keep our handler. */
     int (*sigaction)(int, const struct sigaction *, struct sigaction *);
     uint32_t startup_modules; /* registry entries before main(); later ones came by dlopen */

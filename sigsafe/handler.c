@@ -24,6 +24,7 @@
 #include "crashguard.h"
 #include "out.h"
 #include "report.h"
+#include "sinks.h"
 
 struct cg_config cg_config = {.report_fd = -1, .max_frames = 100};
 struct sigaction cg_prev_action[CG_NSIG];
@@ -191,8 +192,16 @@ void cg_signal_handler(int sig, siginfo_t *info, void *ucontext) {
     pid_t tid = current_tid(), none = 0;
     if (atomic_compare_exchange_strong(&reporter_tid, &none, tid)) {
         wait_for_tables();
-        out_init(&report_out, report_fd());
+        out_init(&report_out);
+        int file_fd = open_report_file();
+        out_add_fd(&report_out, file_fd);
+        /* stderr when configured, and whenever the report file could not be created: a
+         * report must not be lost to a missing directory. */
+        if (cg_config.to_stderr || file_fd < 0)
+            out_add_fd(&report_out, report_fd());
         write_report(&report_out, sig, info, ucontext, tid);
+        if (file_fd >= 0)
+            close(file_fd);
         atomic_store(&report_finished, 1);
     } else {
         wait_for_reporter();

@@ -6,9 +6,21 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-void out_init(struct cg_out *o, int fd) {
-    o->fd = fd;
+void out_init(struct cg_out *o) {
+    for (int i = 0; i < CG_OUT_MAX_FDS; i++)
+        o->fds[i] = -1;
     o->len = 0;
+}
+
+void out_add_fd(struct cg_out *o, int fd) {
+    for (int i = 0; fd >= 0 && i < CG_OUT_MAX_FDS; i++) {
+        if (o->fds[i] == fd)
+            return;
+        if (o->fds[i] < 0) {
+            o->fds[i] = fd;
+            return;
+        }
+    }
 }
 
 /* How long one chunk may wait for the descriptor to accept it. */
@@ -19,27 +31,32 @@ void out_init(struct cg_out *o, int fd) {
  * reads would block a plain write() forever and turn a crash into a hang: each chunk waits
  * at most WRITE_WAIT_MS for room (poll), and is at most PIPE_BUF bytes, which a pipe with
  * that much room takes without blocking.  After one timeout the descriptor is given up. */
-void out_flush(struct cg_out *o) {
+static void flush_to(int *fd, const char *buf, size_t len) {
     size_t done = 0;
-    while (done < o->len && o->fd >= 0) {
-        struct pollfd p = {.fd = o->fd, .events = POLLOUT, .revents = 0};
+    while (done < len && *fd >= 0) {
+        struct pollfd p = {.fd = *fd, .events = POLLOUT, .revents = 0};
         int ready = poll(&p, 1, WRITE_WAIT_MS);
         if (ready < 0 && errno == EINTR)
             continue;
         if (ready <= 0 || (p.revents & (POLLERR | POLLHUP | POLLNVAL))) {
-            o->fd = -1;
+            *fd = -1;
             break;
         }
-        size_t chunk = o->len - done < PIPE_BUF ? o->len - done : PIPE_BUF;
-        ssize_t n = write(o->fd, o->buf + done, chunk);
+        size_t chunk = len - done < PIPE_BUF ? len - done : PIPE_BUF;
+        ssize_t n = write(*fd, buf + done, chunk);
         if (n < 0 && errno == EINTR)
             continue;
         if (n <= 0) {
-            o->fd = -1;
+            *fd = -1;
             break;
         }
         done += (size_t)n;
     }
+}
+
+void out_flush(struct cg_out *o) {
+    for (int i = 0; i < CG_OUT_MAX_FDS; i++)
+        flush_to(&o->fds[i], o->buf, o->len);
     o->len = 0;
 }
 

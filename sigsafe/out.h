@@ -8,13 +8,17 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#define CG_OUT_MAX_FDS 3
+
+/* One report, written to every destination (stderr, a report file, ...). */
 struct cg_out {
-    int fd;
+    int fds[CG_OUT_MAX_FDS]; /* -1: unused or given up */
     size_t len;
     char buf[8192];
 };
 
-void out_init(struct cg_out *o, int fd);
+void out_init(struct cg_out *o);
+void out_add_fd(struct cg_out *o, int fd);
 void out_flush(struct cg_out *o);
 void out_str(struct cg_out *o, const char *s);
 void out_strn(struct cg_out *o, const char *s, size_t n);

@@ -15,6 +15,7 @@
 #include "lines.h"
 #include "maps.h"
 #include "memread.h"
+#include "sinks.h"
 #include "symbols.h"
 #include "unwind.h"
 
@@ -391,6 +392,13 @@ static void out_notes(struct cg_out *o) {
             out_char(o, '\n');
         }
     }
+    if (cg_config.config_note[0]) {
+        if (!header++)
+            out_str(o, "notes:\n");
+        out_str(o, "  configuration: ");
+        out_strn(o, cg_config.config_note, cg_strnlen(cg_config.config_note, CG_NOTE_MAX));
+        out_char(o, '\n');
+    }
     if (atomic_load_explicit(&cg_global_note_set, memory_order_acquire)) {
         if (!header++)
             out_str(o, "notes:\n");
@@ -436,6 +444,7 @@ void write_report(struct cg_out *o, int sig, const siginfo_t *info, void *uconte
     }
     out_diagnosis(o, sig, info, &regs, lo, hi);
 
+    out_report_file_note(o);
     out_str(o, "process: pid ");
     out_dec(o, getpid());
     uint32_t nmod = atomic_load_explicit(&cg_module_count, memory_order_acquire);
