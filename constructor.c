@@ -74,12 +74,16 @@ static void parse_output(void) {
             snprintf(cg_config.report_file_pattern, sizeof cg_config.report_file_pattern, "%s", tok + 5);
         } else if (strncmp(tok, "file:", 5) == 0) {
             config_note("CRASHGUARD_OUTPUT: a file pattern must be an absolute path");
+        } else if (strcmp(tok, "journal") == 0) {
+            snprintf(cg_config.journal_socket, sizeof cg_config.journal_socket, "/run/systemd/journal/socket");
+        } else if (strncmp(tok, "journal:", 8) == 0 && tok[8] == '/' && strlen(tok + 8) < sizeof cg_config.journal_socket) {
+            snprintf(cg_config.journal_socket, sizeof cg_config.journal_socket, "%s", tok + 8);
         } else {
             snprintf(note, sizeof note, "CRASHGUARD_OUTPUT: unknown destination '%.40s'", tok);
             config_note(note);
         }
     }
-    if (!cg_config.to_stderr && !cg_config.report_file_pattern[0]) {
+    if (!cg_config.to_stderr && !cg_config.report_file_pattern[0] && !cg_config.journal_socket[0]) {
         cg_config.to_stderr = 1;
         config_note("CRASHGUARD_OUTPUT: no valid destination, reporting to stderr");
     }

@@ -199,6 +199,7 @@ struct cg_config {
     int debug;            /* CRASHGUARD_DEBUG: explain at load what was set up */
     int to_stderr;        /* CRASHGUARD_OUTPUT has stderr (the default) */
     char report_file_pattern[CG_PATH_MAX]; /* CRASHGUARD_OUTPUT file:PATTERN, or "" */
+    char journal_socket[108];              /* CRASHGUARD_OUTPUT journal[:SOCKET], or "" */
     char config_note[CG_NOTE_MAX];         /* invalid configuration values, said in reports */
     /* The C library's sigaction: ours (sigaction_interpose.c) would keep our handler. */
     int (*sigaction)(int, const struct sigaction *, struct sigaction *);

@@ -36,6 +36,7 @@ __thread struct cg_thread cg_self;
 static _Atomic pid_t reporter_tid;    /* the thread writing the report; 0 while none */
 static _Atomic int report_finished;
 static struct cg_out report_out;      /* static: the alternate stack may be small */
+static char report_copy[64 * 1024];   /* the whole report, for the journal */
 
 #define WAIT_FOR_REPORTER_MS 10000
 #define WAIT_FOR_TABLES_MS 2000
@@ -195,13 +196,25 @@ void cg_signal_handler(int sig, siginfo_t *info, void *ucontext) {
         out_init(&report_out);
         int file_fd = open_report_file();
         out_add_fd(&report_out, file_fd);
-        /* stderr when configured, and whenever the report file could not be created: a
-         * report must not be lost to a missing directory. */
-        if (cg_config.to_stderr || file_fd < 0)
+        if (cg_config.journal_socket[0])
+            out_capture(&report_out, report_copy, sizeof report_copy);
+        /* stderr when configured, and whenever no other destination is there: a report
+         * must not be lost to a missing directory or a journal that is not running. */
+        int elsewhere = file_fd >= 0 || cg_config.journal_socket[0];
+        if (cg_config.to_stderr || !elsewhere)
             out_add_fd(&report_out, report_fd());
         write_report(&report_out, sig, info, ucontext, tid);
         if (file_fd >= 0)
             close(file_fd);
+        if (cg_config.journal_socket[0] &&
+            !send_to_journal(sig, report_copy, report_out.captured) && !cg_config.to_stderr && file_fd < 0) {
+            /* The journal was the only destination and did not take it: stderr after all. */
+            size_t len = report_out.captured;
+            out_init(&report_out);
+            out_add_fd(&report_out, report_fd());
+            out_strn(&report_out, report_copy, len);
+            out_flush(&report_out);
+        }
         atomic_store(&report_finished, 1);
     } else {
         wait_for_reporter();

@@ -10,6 +10,14 @@ void out_init(struct cg_out *o) {
     for (int i = 0; i < CG_OUT_MAX_FDS; i++)
         o->fds[i] = -1;
     o->len = 0;
+    o->capture = 0;
+    o->capture_size = o->captured = 0;
+}
+
+void out_capture(struct cg_out *o, char *buf, size_t size) {
+    o->capture = buf;
+    o->capture_size = size;
+    o->captured = 0;
 }
 
 void out_add_fd(struct cg_out *o, int fd) {
@@ -61,6 +69,8 @@ void out_flush(struct cg_out *o) {
 }
 
 void out_strn(struct cg_out *o, const char *s, size_t n) {
+    for (size_t i = 0; o->capture && i < n && o->captured < o->capture_size; i++)
+        o->capture[o->captured++] = s[i];
     for (size_t i = 0; i < n; i++) {
         if (o->len == sizeof o->buf)
             out_flush(o);

@@ -15,7 +15,13 @@ struct cg_out {
     int fds[CG_OUT_MAX_FDS]; /* -1: unused or given up */
     size_t len;
     char buf[8192];
+    char *capture;           /* when set, a copy of everything written (the journal needs the
+                                whole report in one message); truncated at capture_size */
+    size_t capture_size, captured;
 };
+
+/* Keeps a copy of the report in buf[size] as it is written. */
+void out_capture(struct cg_out *o, char *buf, size_t size);
 
 void out_init(struct cg_out *o);
 void out_add_fd(struct cg_out *o, int fd);

@@ -20,6 +20,9 @@
 #include "unwind.h"
 
 static struct cg_stack crash_stack;
+/* Facts of the last report, for sinks that want them as fields (the journal). */
+static const char *report_diagnosis;
+static uint64_t report_signature;
 static struct cg_reader crash_reader;
 
 #define MAX_TRACE_MODULES 64
@@ -131,6 +134,7 @@ static void out_diagnosis(struct cg_out *o, int sig, const siginfo_t *info,
     } else if (sig == SIGSYS) {
         d = "a seccomp filter refused a system call";
     }
+    report_diagnosis = d;
     if (d) {
         out_str(o, "diagnosis: ");
         out_str(o, d);
@@ -461,7 +465,8 @@ void write_report(struct cg_out *o, int sig, const siginfo_t *info, void *uconte
     reader_init(&crash_reader);
     unwind_stack(&regs, lo, hi, &crash_reader, &crash_stack);
     out_str(o, "signature: ");
-    out_hex(o, crash_signature(&crash_stack), 16);
+    report_signature = crash_signature(&crash_stack);
+    out_hex(o, report_signature, 16);
     out_char(o, '\n');
 
     out_str(o, "registers:\n");
@@ -482,3 +487,6 @@ void write_report(struct cg_out *o, int sig, const siginfo_t *info, void *uconte
     out_str(o, "*** end of crashguard report\n");
     out_flush(o);
 }
+
+const char *last_report_diagnosis(void) { return report_diagnosis; }
+uint64_t last_report_signature(void) { return report_signature; }

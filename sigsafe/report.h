@@ -6,9 +6,13 @@
 #define CG_REPORT_H
 
 #include <signal.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 #include "out.h"
 
 void write_report(struct cg_out *o, int sig, const siginfo_t *info, void *ucontext, pid_t tid);
+/* The diagnosis (NULL if none) and signature of the report last written. */
+const char *last_report_diagnosis(void);
+uint64_t last_report_signature(void);
 #endif

@@ -12,4 +12,8 @@ int open_report_file(void);
 
 /* One line for the report about the report file (written, or why not); nothing if none. */
 void out_report_file_note(struct cg_out *o);
+/* Sends the report (report[len]) to the journal socket, if configured, as one native
+ * protocol datagram: MESSAGE, PRIORITY=2, the signal, executable, signature and the whole
+ * report as CRASHGUARD_REPORT.  Returns 0 if it could not be sent. */
+int send_to_journal(int sig, const char *report, size_t len);
 #endif

@@ -1,6 +1,9 @@
 package tests
 
 import (
+	"bytes"
+	"encoding/binary"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -8,6 +11,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 )
 
 // CRASHGUARD_OUTPUT=stderr,file:PATTERN: the report goes to both; the file is named by
@@ -97,4 +101,78 @@ func TestSignalsAndInvalidValues(t *testing.T) {
 	wantLine(t, r, `^  configuration: CRASHGUARD_OUTPUT: unknown destination 'carrier-pigeon'; CRASHGUARD_SIGNALS: 'BOGUS' is not one of`)
 	r = run(t, runOpts{preload: true, env: []string{"CRASHGUARD_SIGNALS=,,"}}, coreBin(t), "null")
 	wantLine(t, r, `CRASHGUARD_SIGNALS: no valid signal, handling all`)
+}
+
+// parseJournal decodes systemd's native protocol: KEY=value lines, or KEY, a newline, a
+// 64-bit little-endian length and the value (for values with newlines).
+func parseJournal(t *testing.T, b []byte) map[string]string {
+	t.Helper()
+	f := map[string]string{}
+	for len(b) > 0 {
+		nl := bytes.IndexByte(b, '\n')
+		if nl < 0 {
+			t.Fatalf("unterminated field: %q", b)
+		}
+		line := b[:nl]
+		if eq := bytes.IndexByte(line, '='); eq >= 0 {
+			f[string(line[:eq])] = string(line[eq+1:])
+			b = b[nl+1:]
+			continue
+		}
+		key := string(line)
+		b = b[nl+1:]
+		if len(b) < 8 {
+			t.Fatalf("binary field %s without length", key)
+		}
+		n := binary.LittleEndian.Uint64(b)
+		if uint64(len(b)-8) < n+1 || b[8+n] != '\n' {
+			t.Fatalf("binary field %s: bad length %d", key, n)
+		}
+		f[key] = string(b[8 : 8+n])
+		b = b[9+n:]
+	}
+	return f
+}
+
+// CRASHGUARD_OUTPUT=journal:SOCKET sends one native-protocol datagram, the way journald
+// receives it on /run/systemd/journal/socket; the test binds the socket itself.
+func TestJournalSink(t *testing.T) {
+	sock := filepath.Join(t.TempDir(), "journal.sock")
+	conn, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: sock, Net: "unixgram"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	r := run(t, runOpts{preload: true, env: []string{"CRASHGUARD_OUTPUT=journal:" + sock}}, coreBin(t), "null")
+	if r.signal != syscall.SIGSEGV {
+		t.Fatalf("%s", r)
+	}
+	if strings.Contains(r.stderr, "crashguard") {
+		t.Fatalf("report on stderr although the journal took it:\n%s", r.stderr)
+	}
+	conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+	buf := make([]byte, 1<<20)
+	n, err := conn.Read(buf)
+	if err != nil {
+		t.Fatalf("no datagram: %v", err)
+	}
+	f := parseJournal(t, buf[:n])
+	if f["PRIORITY"] != "2" || f["CRASHGUARD_SIGNAL"] != "SIGSEGV" || !strings.HasSuffix(f["CRASHGUARD_EXECUTABLE"], "/"+filepath.Base(coreBin(t))) {
+		t.Fatalf("fields: %v", f)
+	}
+	if !regexp.MustCompile(`^SIGSEGV in \S+: NULL-pointer dereference$`).MatchString(f["MESSAGE"]) {
+		t.Fatalf("MESSAGE %q", f["MESSAGE"])
+	}
+	if !regexp.MustCompile(`^0x[0-9a-f]{16}$`).MatchString(f["CRASHGUARD_SIGNATURE"]) ||
+		!strings.Contains(f["CRASHGUARD_REPORT"], "signature: "+f["CRASHGUARD_SIGNATURE"]) {
+		t.Fatalf("signature %q / report:\n%s", f["CRASHGUARD_SIGNATURE"], f["CRASHGUARD_REPORT"])
+	}
+	if !strings.Contains(f["CRASHGUARD_REPORT"], "static_leaf_reads") || !strings.HasSuffix(f["CRASHGUARD_REPORT"], "*** end of crashguard report\n") {
+		t.Fatalf("report field:\n%s", f["CRASHGUARD_REPORT"])
+	}
+	// No journal listening: the report falls back to stderr.
+	r = run(t, runOpts{preload: true, env: []string{"CRASHGUARD_OUTPUT=journal:" + sock + ".absent"}}, coreBin(t), "null")
+	if !strings.Contains(r.stderr, "*** end of crashguard report") {
+		t.Fatalf("report lost when the journal is not there: %s", r)
+	}
 }
