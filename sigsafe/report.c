@@ -16,6 +16,7 @@
 #include "maps.h"
 #include "memread.h"
 #include "sinks.h"
+#include "threads.h"
 #include "symbols.h"
 #include "unwind.h"
 
@@ -292,6 +293,49 @@ static void out_backtrace(struct cg_out *o, const struct cg_stack *s) {
     out_str(o, ")\n");
 }
 
+static void out_other_threads(struct cg_out *o, pid_t self) {
+    const struct cg_thread_snapshot *snaps;
+    int blocked;
+    int total = collect_other_threads(self, &snaps, &blocked);
+    if (total < 0) {
+        out_str(o, "other threads: unknown (/proc/self/task unavailable)\n");
+        return;
+    }
+    if (total == 0)
+        return;
+    out_str(o, "other threads (");
+    out_udec(o, (uint64_t)total);
+    out_str(o, "):\n");
+    int listed = 0;
+    for (int i = 0; i < total - blocked && i < CG_MAX_OTHER_THREADS; i++) {
+        const struct cg_thread_snapshot *t = &snaps[i];
+        if (!t->tid)
+            continue;
+        listed++;
+        out_str(o, "thread: tid ");
+        out_dec(o, t->tid);
+        out_str(o, " \"");
+        out_thread_name(o, t->tid);
+        out_str(o, t->tid == getpid() ? "\" (main thread)\n" : "\"\n");
+        if (t->answered)
+            out_backtrace(o, &t->stack);
+        else
+            out_str(o, "  (did not answer within 300 ms)\n");
+    }
+    if (blocked) {
+        out_str(o, "  ");
+        out_udec(o, (uint64_t)blocked);
+        out_str(o, blocked == 1 ? " thread blocks" : " threads block");
+        out_str(o, " the signal used to ask for backtraces (the Go runtime's threads, or a host's "
+                   "signal-handling threads): not shown\n");
+    }
+    if (total - blocked > listed) {
+        out_str(o, "  ");
+        out_udec(o, (uint64_t)(total - blocked - listed));
+        out_str(o, " more threads not shown\n");
+    }
+}
+
 static void out_modules(struct cg_out *o) {
     out_str(o, "modules in the backtrace:\n");
     for (int i = 0; i < trace_module_count; i++) {
@@ -473,6 +517,8 @@ void write_report(struct cg_out *o, int sig, const siginfo_t *info, void *uconte
     out_registers(o, uc);
     out_str(o, "backtrace:\n");
     out_backtrace(o, &crash_stack);
+    out_flush(o); /* the crashing thread's story is out before the others are asked */
+    out_other_threads(o, tid);
     out_modules(o);
     static uintptr_t map_addrs[CG_STACK_HEAD + 1];
     int naddrs = 0;

@@ -3,6 +3,7 @@ package tests
 import (
 	"bytes"
 	"encoding/binary"
+	"fmt"
 	"net"
 	"os"
 	"os/exec"
@@ -175,4 +176,21 @@ func TestJournalSink(t *testing.T) {
 	if !strings.Contains(r.stderr, "*** end of crashguard report") {
 		t.Fatalf("report lost when the journal is not there: %s", r)
 	}
+}
+
+// A program with 8 named threads, one of which crashes: the crashing thread's backtrace
+// first, then every other thread's, named, each unwound by the thread itself.
+func TestAllThreadsBacktraces(t *testing.T) {
+	r := crash(t, syscall.SIGSEGV, coreBin(t), "eight-named")
+	wantLine(t, r, `^thread: tid \d+ "worker-7"$`)
+	wantLine(t, r, `^other threads \((8|9|1\d)\):$`)
+	for i := 0; i < 7; i++ {
+		m := wantLine(t, r, fmt.Sprintf(`(?s)thread: tid \d+ "worker-%d"\n#0 .*?\n\(\d+ frames; ([^)]*)\)`, i))
+		_ = m
+	}
+	section := r.stderr[strings.Index(r.stderr, "other threads ("):]
+	if n := strings.Count(section, "in worker_waits+"); n != 7 {
+		t.Fatalf("want the 7 waiting workers in worker_waits, got %d:\n%s", n, section)
+	}
+	wantLine(t, r, `(?m)^thread: tid \d+ "core-\d+" \(main thread\)$`)
 }

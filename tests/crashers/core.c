@@ -1,3 +1,4 @@
+#define _GNU_SOURCE
 /* core.c — the crash zoo of the core issue: `core MODE`.  Every function that must appear in
  * a backtrace is noinline with a distinctive name; built -O0 with frame pointers. */
 #include <assert.h>
@@ -82,6 +83,25 @@ static void recovering_handler(int sig) {
 }
 
 static void *nothing(void *arg) { return arg; }
+
+/* ---- named threads, one of which crashes ---- */
+static pthread_barrier_t named_barrier;
+NOINLINE void worker_waits(void) {
+    for (;;)
+        pause();
+}
+static void *named_worker(void *arg) {
+    char name[16];
+    snprintf(name, sizeof name, "worker-%ld", (long)arg);
+    pthread_setname_np(pthread_self(), name);
+    pthread_barrier_wait(&named_barrier);
+    if ((long)arg == 7) {
+        usleep(100 * 1000);
+        static_leaf_reads(0);
+    }
+    worker_waits();
+    return 0;
+}
 
 /* ---- several threads faulting at the same moment ---- */
 static pthread_barrier_t storm_barrier;
@@ -173,6 +193,15 @@ int main(int argc, char **argv) {
             else
                 recovered++;
         printf("recovered %d\n", recovered);
+        return 0;
+    }
+    if (!strcmp(mode, "eight-named")) {
+        pthread_t t[8];
+        pthread_barrier_init(&named_barrier, 0, 9);
+        for (long i = 0; i < 8; i++)
+            pthread_create(&t[i], 0, named_worker, (void *)i);
+        pthread_barrier_wait(&named_barrier);
+        pthread_join(t[0], 0);
         return 0;
     }
     if (!strcmp(mode, "storm")) {

@@ -1,0 +1,23 @@
+/*
+ * threads.h — the other threads' stacks at the moment of a crash.
+ */
+#ifndef CG_THREADS_H
+#define CG_THREADS_H
+
+#include <sys/types.h>
+
+#include "unwind.h"
+
+#define CG_MAX_OTHER_THREADS 64
+
+struct cg_thread_snapshot {
+    pid_t tid;
+    int answered; /* 1: stack holds its backtrace; 0: it did not answer in time */
+    struct cg_stack stack;
+};
+
+/* Asks every other thread of the process to unwind itself (a real-time signal, sent only
+ * to threads that do not block it), waits a bounded time, and returns how many threads
+ * there were (answered or not); snapshots[] describes at most CG_MAX_OTHER_THREADS. */
+int collect_other_threads(pid_t self, const struct cg_thread_snapshot **snapshots, int *blocked);
+#endif
