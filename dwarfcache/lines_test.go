@@ -6,38 +6,10 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"sort"
 	"strconv"
 	"strings"
 	"testing"
 )
-
-// Symbolize answers like llvm-symbolizer --inlining: innermost first, each with file:line.
-func (t *Tables) Symbolize(addr uint64, outerName string) []string {
-	line := sort.Search(len(t.Lines), func(i int) bool { return t.Lines[i].Start > addr }) - 1
-	file, ln := NoFile, uint32(0)
-	if line >= 0 {
-		file, ln = t.Lines[line].File, t.Lines[line].Line
-	}
-	loc := func(f, l uint32) string {
-		if f == NoFile {
-			return "??:0"
-		}
-		return t.Files[f] + ":" + strconv.Itoa(int(l))
-	}
-	var out []string
-	rec := NoRec
-	if i := sort.Search(len(t.InlineRows), func(i int) bool { return t.InlineRows[i].Start > addr }) - 1; i >= 0 {
-		rec = t.InlineRows[i].Rec
-	}
-	for depth := 0; rec != NoRec && depth < 64; depth++ {
-		r := t.Recs[rec]
-		out = append(out, r.Name+" "+loc(file, ln))
-		file, ln = r.CallFile, r.CallLine
-		rec = r.Parent
-	}
-	return append(out, outerName+" "+loc(file, ln))
-}
 
 func buildC(t *testing.T, src string, flags ...string) string {
 	t.Helper()

@@ -194,3 +194,31 @@ func TestAllThreadsBacktraces(t *testing.T) {
 	}
 	wantLine(t, r, `(?m)^thread: tid \d+ "core-\d+" \(main thread\)$`)
 }
+
+// A report from a stripped binary is turned back into names, lines and inlined frames by
+// `crashguard symbolize`, which finds the unstripped build output by build-id.
+func TestSymbolizeStrippedReport(t *testing.T) {
+	build, deploy := t.TempDir(), t.TempDir()
+	bin := filepath.Join(build, "inl")
+	if out, err := exec.Command("gcc", "-O2", "-g", "-o", bin, filepath.Join(repoDir, "tests", "crashers", "inline.c")).CombinedOutput(); err != nil {
+		t.Fatalf("gcc: %v\n%s", err, out)
+	}
+	stripped := filepath.Join(deploy, "inl")
+	if out, err := exec.Command("strip", "-o", stripped, bin).CombinedOutput(); err != nil {
+		t.Fatalf("strip: %v\n%s", err, out)
+	}
+	r := crash(t, syscall.SIGSEGV, stripped)
+	wantLine(t, r, `^#0 0x[0-9a-f]+ in \?\? \(\S+/inl\+0x[0-9a-f]+\)$`)
+	report := filepath.Join(t.TempDir(), "report.txt")
+	os.WriteFile(report, []byte(r.stderr), 0o644)
+	out, err := exec.Command(cmdPath, "symbolize", "--search", build, report).Output()
+	if err != nil {
+		t.Fatalf("symbolize: %v", err)
+	}
+	got := result{stderr: string(out)}
+	wantLine(t, got, `^#0 0x[0-9a-f]+ in read_cell \[inlined\] \(\S+/inl\+0x[0-9a-f]+\) at \S+inline\.c:11$`)
+	wantLine(t, got, `^#1 0x[0-9a-f]+ in sum_cells \[inlined\] .* at \S+inline\.c:17$`)
+	wantLine(t, got, `^#2 0x[0-9a-f]+ in table_total\+0x[0-9a-f]+ .* at \S+inline\.c:23$`)
+	wantLine(t, got, `^#3 0x[0-9a-f]+ in main\+0x[0-9a-f]+ .* at \S+inline\.c:\d+$`)
+	wantLine(t, got, `^\*\*\* end of crashguard report$`)
+}

@@ -3,6 +3,7 @@
 //	crashguard warm [--dir DIR | --system] [--library LIB] PATH...
 //	crashguard inspect MODULE
 //	crashguard check [--library LIB] [PROGRAM [ARG...]]
+//	crashguard symbolize [--search DIR]... [REPORT]
 //
 // docs/crashguard.md describes each command.
 package main
@@ -35,6 +36,9 @@ func usage() {
       print what the tables know about one module
   crashguard check [--library LIB] [PROGRAM [ARG...]]
       run PROGRAM (default /bin/true) under the library with CRASHGUARD_DEBUG=1
+  crashguard symbolize [--search DIR]... [REPORT]
+      print a text report (file or stdin) again with names, file:line and inlined calls,
+      finding each module by build-id (its path, the debug directories, the DIRs)
 `)
 	os.Exit(2)
 }
@@ -51,6 +55,8 @@ func main() {
 		err = inspect(os.Args[2:])
 	case "check":
 		err = check(os.Args[2:])
+	case "symbolize":
+		err = symbolize(os.Args[2:])
 	default:
 		usage()
 	}

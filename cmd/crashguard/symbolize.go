@@ -1,0 +1,212 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"debug/elf"
+	"encoding/hex"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+
+	"crashguard/dwarfcache"
+	"crashguard/preload"
+	"crashguard/sigsafe"
+)
+
+// symbolize re-symbolizes a text report written where symbols or debug information were
+// missing: each module is found by build-id (the path in the report, the debug
+// directories, or the --search directories, e.g. the unstripped build output), and every
+// frame is printed again with its function, file:line and inlined calls.
+func symbolize(args []string) error {
+	fs := flag.NewFlagSet("symbolize", flag.ExitOnError)
+	var search multiFlag
+	fs.Var(&search, "search", "directory searched (recursively) for ELF files by build-id; repeatable")
+	fs.Parse(args)
+	var in io.Reader = os.Stdin
+	if fs.NArg() > 0 && fs.Arg(0) != "-" {
+		f, err := os.Open(fs.Arg(0))
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		in = f
+	}
+	data, err := io.ReadAll(in)
+	if err != nil {
+		return err
+	}
+	s := &symbolizer{search: search, modules: map[string]*symModule{}}
+	for _, m := range moduleLine.FindAllStringSubmatch(string(data), -1) {
+		id, err := hex.DecodeString(m[2])
+		if err == nil {
+			s.modules[m[1]] = &symModule{reportPath: m[1], id: id}
+		}
+	}
+	out := bufio.NewWriter(os.Stdout)
+	defer out.Flush()
+	n := 0
+	for _, line := range strings.SplitAfter(string(data), "\n") {
+		if strings.HasPrefix(line, "backtrace:") || strings.HasPrefix(line, "other threads") || strings.HasPrefix(line, "thread: ") {
+			n = 0
+		}
+		m := frameLine.FindStringSubmatch(strings.TrimRight(line, "\n"))
+		if m == nil || strings.Contains(line, "[inlined]") {
+			if m == nil {
+				out.WriteString(line)
+			}
+			continue
+		}
+		pc, _ := strconv.ParseUint(m[1], 16, 64)
+		off, _ := strconv.ParseUint(m[4], 16, 64)
+		n = s.frame(out, n, pc, m[3], off, m[2], strings.TrimRight(line, "\n"))
+	}
+	return nil
+}
+
+type multiFlag []string
+
+func (m *multiFlag) String() string     { return strings.Join(*m, ",") }
+func (m *multiFlag) Set(v string) error { *m = append(*m, v); return nil }
+
+var (
+	moduleLine = regexp.MustCompile(`(?m)^  (\S+) base 0x[0-9a-f]+ build-id ([0-9a-f]+)$`)
+	frameLine  = regexp.MustCompile(`^#\d+ 0x([0-9a-f]+) in (.*?) \((\S+)\+0x([0-9a-f]+)\)`)
+)
+
+type symModule struct {
+	reportPath string
+	id         []byte
+	loaded     bool
+	file       string
+	syms       []sigsafe.Symbol
+	lines      *dwarfcache.Tables
+}
+
+type symbolizer struct {
+	search  []string
+	modules map[string]*symModule
+}
+
+// find locates the module's ELF file by build-id.
+func (s *symbolizer) find(m *symModule) string {
+	matches := func(p string) bool {
+		f, err := elf.Open(p)
+		if err != nil {
+			return false
+		}
+		defer f.Close()
+		return bytes.Equal(dwarfcache.BuildID(f), m.id)
+	}
+	var unstripped, any string
+	consider := func(p string) {
+		if !matches(p) {
+			return
+		}
+		if any == "" {
+			any = p
+		}
+		if f, err := elf.Open(p); err == nil {
+			if f.Section(".symtab") != nil && unstripped == "" {
+				unstripped = p
+			}
+			f.Close()
+		}
+	}
+	consider(m.reportPath)
+	for _, dir := range s.search {
+		filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+			if err == nil && d.Type().IsRegular() {
+				consider(p)
+			}
+			return nil
+		})
+	}
+	if unstripped != "" {
+		return unstripped
+	}
+	return any
+}
+
+func (s *symbolizer) load(m *symModule) {
+	if m.loaded {
+		return
+	}
+	m.loaded = true
+	m.file = s.find(m)
+	if m.file == "" {
+		return
+	}
+	if syms, err := preload.ModuleSymbols(m.file, m.id); err == nil {
+		m.syms = syms
+	}
+	if f, err := elf.Open(m.file); err == nil {
+		defer f.Close()
+		if info, ok := dwarfcache.FindDebugInfo(m.file, f, m.id); ok {
+			if df, err := elf.Open(info.Path); err == nil {
+				m.lines, _ = dwarfcache.ExtractWithin(df, 0)
+				df.Close()
+			}
+		}
+	}
+}
+
+func (m *symModule) symbol(addr uint64) (string, uint64, error) {
+	i := sort.Search(len(m.syms), func(i int) bool { return m.syms[i].Start > addr }) - 1
+	if i < 0 {
+		return "", 0, errors.New("no symbol")
+	}
+	s := m.syms[i]
+	if s.Size == 0 && addr != s.Start || s.Size > 0 && addr-s.Start >= uint64(s.Size) {
+		return "", 0, errors.New("past the symbol")
+	}
+	return s.Name, addr - s.Start, nil
+}
+
+// frame prints one frame again; n is the running frame number.
+func (s *symbolizer) frame(out *bufio.Writer, n int, pc uint64, module string, off uint64, was, line string) int {
+	m := s.modules[module]
+	if m == nil || strings.HasPrefix(was, "<signal handler called>") {
+		fmt.Fprintf(out, "#%d%s\n", n, line[strings.IndexByte(line, ' '):])
+		return n + 1
+	}
+	s.load(m)
+	// Return addresses are looked up at the call (pc-1), as the handler does; frame 0 and
+	// frames after a signal are exact, which the report does not say: frame 0 only.
+	lookup := off
+	if n > 0 {
+		lookup--
+	}
+	name, symOff, err := m.symbol(lookup)
+	if err != nil {
+		name = strings.SplitN(was, "+0x", 2)[0]
+	} else {
+		name = fmt.Sprintf("%s+0x%x", name, symOff+(off-lookup))
+	}
+	chain := []string{name + " "}
+	if m.lines != nil {
+		chain = m.lines.Symbolize(lookup, name)
+	}
+	for i, c := range chain {
+		sp := strings.LastIndexByte(c, ' ')
+		fn, loc := c[:sp], c[sp+1:]
+		if i < len(chain)-1 {
+			fn += " [inlined]"
+		}
+		fmt.Fprintf(out, "#%d 0x%016x in %s (%s+0x%x)", n, pc, fn, module, off)
+		if loc != "" && !strings.HasPrefix(loc, "??") {
+			fmt.Fprintf(out, " at %s", loc)
+		}
+		out.WriteString("\n")
+		n++
+	}
+	return n
+}
