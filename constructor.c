@@ -123,6 +123,17 @@ static void parse_signals(void) {
     memcpy(signal_wanted, wanted, sizeof wanted);
 }
 
+/* An image can load the library everywhere and arm it only for some programs: the
+ * executable's path must match CRASHGUARD_INCLUDE (default: everything) and not
+ * CRASHGUARD_EXCLUDE. */
+static int program_covered(void) {
+    const char *include = env("CRASHGUARD_INCLUDE"), *exclude = env("CRASHGUARD_EXCLUDE");
+    const char *exe = atomic_load(&cg_module_count) ? cg_modules[0].path : "";
+    if (include && *include && !cg_glob_list_match(include, exe))
+        return 0;
+    return !(exclude && *exclude && cg_glob_list_match(exclude, exe));
+}
+
 /* ---- the report descriptor ---- */
 
 static void duplicate_report_fd(void) {
@@ -313,6 +324,14 @@ __attribute__((constructor(101))) static void before_go_runtime(void) {
     cg_loader_hooks.wait_for_module_change = cg_wait_for_module_change;
     cg_loader_hooks.module_change_handled = cg_module_change_handled;
     cg_refresh_modules();
+    if (!program_covered()) {
+        skip_go_runtime_init();
+        cg_config.go_reason = "program not covered by CRASHGUARD_INCLUDE/CRASHGUARD_EXCLUDE";
+        if (debug_at_load)
+            fprintf(stderr, "crashguard: %s is not covered by CRASHGUARD_INCLUDE/CRASHGUARD_EXCLUDE: "
+                            "no handlers, no Go runtime\n", cg_modules[0].path);
+        return;
+    }
     cg_config.startup_modules = atomic_load(&cg_module_count);
     main_stack_bounds();
     duplicate_report_fd();

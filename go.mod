@@ -7,4 +7,7 @@ require (
 	golang.org/x/sys v0.49.0
 )
 
-require github.com/ulikunitz/xz v0.5.17
+require (
+	github.com/bmatcuk/doublestar/v4 v4.10.4
+	github.com/ulikunitz/xz v0.5.17
+)
