@@ -318,6 +318,11 @@ __attribute__((constructor(101))) static void before_go_runtime(void) {
     cg_config.sigaction = cg_real_sigaction;
     parse_output();
     parse_signals();
+    const char *format = env("CRASHGUARD_FORMAT");
+    if (format && strcmp(format, "json") == 0)
+        cg_config.json = 1;
+    else if (format && *format && strcmp(format, "text") != 0)
+        config_note("CRASHGUARD_FORMAT: not text or json, using text");
     if (debug_at_load && cg_config.config_note[0])
         fprintf(stderr, "crashguard: configuration: %s\n", cg_config.config_note);
     cg_loader_hooks.refresh_modules = cg_refresh_modules;

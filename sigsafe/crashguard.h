@@ -198,6 +198,7 @@ struct cg_config {
     uintptr_t main_stack_lo, main_stack_hi; /* main thread's stack range incl. growth limit */
     int debug;            /* CRASHGUARD_DEBUG: explain at load what was set up */
     int to_stderr;        /* CRASHGUARD_OUTPUT has stderr (the default) */
+    int json;             /* CRASHGUARD_FORMAT=json: one JSON object per report */
     char report_file_pattern[CG_PATH_MAX]; /* CRASHGUARD_OUTPUT file:PATTERN, or "" */
     char journal_socket[108];              /* CRASHGUARD_OUTPUT journal[:SOCKET], or "" */
     char config_note[CG_NOTE_MAX];         /* invalid configuration values, said in reports */

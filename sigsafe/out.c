@@ -12,6 +12,7 @@ void out_init(struct cg_out *o) {
     o->len = 0;
     o->capture = 0;
     o->capture_size = o->captured = 0;
+    o->json_string = 0;
 }
 
 void out_capture(struct cg_out *o, char *buf, size_t size) {
@@ -68,7 +69,45 @@ void out_flush(struct cg_out *o) {
     o->len = 0;
 }
 
+static void out_raw(struct cg_out *o, const char *s, size_t n);
+
 void out_strn(struct cg_out *o, const char *s, size_t n) {
+    if (!o->json_string) {
+        out_raw(o, s, n);
+        return;
+    }
+    static const char hex[] = "0123456789abcdef";
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c == '"' || c == '\\') {
+            char esc[2] = {'\\', (char)c};
+            out_raw(o, esc, 2);
+        } else if (c < 0x20 || c == 0x7f) {
+            char esc[6] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 15]};
+            out_raw(o, esc, 6);
+        } else {
+            out_raw(o, (const char *)&c, 1);
+        }
+    }
+}
+
+void out_json_open(struct cg_out *o) {
+    out_raw(o, "\"", 1);
+    o->json_string = 1;
+}
+
+void out_json_close(struct cg_out *o) {
+    o->json_string = 0;
+    out_raw(o, "\"", 1);
+}
+
+void out_json_key(struct cg_out *o, const char *key) {
+    out_raw(o, "\"", 1);
+    out_raw(o, key, cg_strlen(key));
+    out_raw(o, "\":", 2);
+}
+
+static void out_raw(struct cg_out *o, const char *s, size_t n) {
     for (size_t i = 0; o->capture && i < n && o->captured < o->capture_size; i++)
         o->capture[o->captured++] = s[i];
     for (size_t i = 0; i < n; i++) {

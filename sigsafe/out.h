@@ -18,7 +18,14 @@ struct cg_out {
     char *capture;           /* when set, a copy of everything written (the journal needs the
                                 whole report in one message); truncated at capture_size */
     size_t capture_size, captured;
+    int json_string;         /* inside a JSON string: escape what out_strn writes */
 };
+
+/* A JSON string value: "..." with everything written between escaped. */
+void out_json_open(struct cg_out *o);
+void out_json_close(struct cg_out *o);
+/* "key": — keys are plain ASCII literals. */
+void out_json_key(struct cg_out *o, const char *key);
 
 /* Keeps a copy of the report in buf[size] as it is written. */
 void out_capture(struct cg_out *o, char *buf, size_t size);

@@ -91,8 +91,8 @@ static int is_stack_overflow(uintptr_t addr, uintptr_t sp, uintptr_t lo, uintptr
     return addr + (64u << 10) >= sp && addr <= sp + 4096 && !read_word(&r, addr & ~(uintptr_t)7, &w);
 }
 
-static void out_diagnosis(struct cg_out *o, int sig, const siginfo_t *info,
-                          const struct cg_regs *regs, uintptr_t lo, uintptr_t hi) {
+static const char *diagnose(int sig, const siginfo_t *info, const struct cg_regs *regs,
+                            uintptr_t lo, uintptr_t hi) {
     const char *d = 0;
     uintptr_t addr = (uintptr_t)info->si_addr;
     int code = info->si_code;
@@ -135,6 +135,12 @@ static void out_diagnosis(struct cg_out *o, int sig, const siginfo_t *info,
     } else if (sig == SIGSYS) {
         d = "a seccomp filter refused a system call";
     }
+    return d;
+}
+
+static void out_diagnosis(struct cg_out *o, int sig, const siginfo_t *info,
+                          const struct cg_regs *regs, uintptr_t lo, uintptr_t hi) {
+    const char *d = diagnose(sig, info, regs, lo, hi);
     report_diagnosis = d;
     if (d) {
         out_str(o, "diagnosis: ");
@@ -456,7 +462,8 @@ static void out_notes(struct cg_out *o) {
     }
 }
 
-void write_report(struct cg_out *o, int sig, const siginfo_t *info, void *ucontext, pid_t tid) {
+static void write_text_report(struct cg_out *o, int sig, const siginfo_t *info, void *ucontext,
+                              pid_t tid) {
     const ucontext_t *uc = ucontext;
     struct cg_regs regs;
     regs_from_context(uc, &regs);
@@ -536,3 +543,262 @@ void write_report(struct cg_out *o, int sig, const siginfo_t *info, void *uconte
 
 const char *last_report_diagnosis(void) { return report_diagnosis; }
 uint64_t last_report_signature(void) { return report_signature; }
+
+/* ---- the JSON report: one object on one line (docs/report.schema.json) ---- */
+
+static void json_str(struct cg_out *o, const char *s, size_t n) {
+    out_json_open(o);
+    out_strn(o, s, n);
+    out_json_close(o);
+}
+
+static void json_hex(struct cg_out *o, uint64_t v) {
+    out_char(o, '"');
+    out_hex(o, v, 0);
+    out_char(o, '"');
+}
+
+static void json_location(struct cg_out *o, const struct cg_location *loc) {
+    out_str(o, ",\"file\":");
+    if (loc->file.len)
+        json_str(o, loc->file.s, loc->file.len);
+    else
+        out_str(o, "null");
+    out_str(o, ",\"line\":");
+    if (loc->file.len)
+        out_udec(o, loc->line);
+    else
+        out_str(o, "null");
+}
+
+static const char *const how_words[] = {"context", "caller", "frame-pointer", "guessed",
+                                        "signal-trampoline"};
+
+static void json_frame(struct cg_out *o, const struct cg_frame *f) {
+    const struct cg_module *m = find_module(f->pc);
+    out_str(o, "{\"pc\":");
+    json_hex(o, f->pc);
+    out_str(o, ",\"how\":\"");
+    out_str(o, how_words[f->how < 5 ? f->how : 0]);
+    out_str(o, "\",\"module\":");
+    if (!m) {
+        out_str(o, "null,\"build_id\":null,\"module_offset\":null,\"function\":null,"
+                   "\"function_offset\":null,\"file\":null,\"line\":null,\"inlined\":[]}");
+        return;
+    }
+    note_module(m);
+    json_str(o, m->path, cg_strlen(m->path));
+    out_str(o, ",\"build_id\":");
+    if (m->build_id_len) {
+        out_char(o, '"');
+        out_hexbytes(o, m->build_id, m->build_id_len);
+        out_char(o, '"');
+    } else {
+        out_str(o, "null");
+    }
+    out_str(o, ",\"module_offset\":");
+    json_hex(o, f->pc - m->bias);
+    uintptr_t lookup = f->how == CG_FRAME_CONTEXT ? f->pc : f->pc - 1;
+    uint64_t vaddr = lookup - m->bias, off = 0;
+    size_t max = 0;
+    const char *name = f->how == CG_FRAME_SIGTRAMP ? 0 : find_symbol(m, vaddr, &off, &max);
+    out_str(o, ",\"function\":");
+    if (name)
+        json_str(o, name, cg_strnlen(name, max));
+    else
+        out_str(o, "null");
+    out_str(o, ",\"function_offset\":");
+    if (name)
+        json_hex(o, off + (f->pc - lookup));
+    else
+        out_str(o, "null");
+    /* Inlined calls innermost first; the frame's own location is the outermost call site. */
+    struct cg_location loc = {{0, 0}, 0};
+    const struct cg_lines_header *lines = f->how == CG_FRAME_SIGTRAMP ? 0 : module_lines(m);
+    static char inl[4096];
+    struct cg_out inl_out;
+    out_init(&inl_out);
+    out_capture(&inl_out, inl, sizeof inl);
+    if (lines) {
+        find_line(lines, vaddr, &loc);
+        uint32_t rec = find_inline(lines, vaddr);
+        for (int depth = 0; rec != CG_NONE && depth < MAX_INLINE_DEPTH; depth++) {
+            struct cg_str fn;
+            struct cg_location call_site;
+            uint32_t parent;
+            if (!inline_call(lines, rec, &fn, &call_site, &parent))
+                break;
+            if (depth)
+                out_char(&inl_out, ',');
+            out_str(&inl_out, "{\"function\":");
+            json_str(&inl_out, fn.s, fn.len);
+            json_location(&inl_out, &loc);
+            out_char(&inl_out, '}');
+            loc = call_site;
+            rec = parent;
+        }
+    }
+    json_location(o, &loc);
+    out_str(o, ",\"inlined\":[");
+    out_strn(o, inl, inl_out.captured);
+    out_str(o, "]}");
+}
+
+static void json_stack(struct cg_out *o, const struct cg_stack *s) {
+    out_str(o, ",\"frames\":[");
+    struct cg_frame f;
+    int first = 1;
+    for (uint64_t i = 0; i < s->total; i++) {
+        if (!stack_frame(s, i, &f))
+            continue;
+        if (!first)
+            out_char(o, ',');
+        first = 0;
+        json_frame(o, &f);
+    }
+    out_str(o, "],\"frames_total\":");
+    out_udec(o, s->total);
+    out_str(o, ",\"walk_end\":");
+    json_str(o, s->end_reason, cg_strlen(s->end_reason));
+}
+
+static void json_thread_head(struct cg_out *o, pid_t tid, int crashing) {
+    out_str(o, "{\"tid\":");
+    out_dec(o, tid);
+    out_str(o, ",\"name\":");
+    out_json_open(o);
+    out_thread_name(o, tid);
+    out_json_close(o);
+    out_str(o, tid == getpid() ? ",\"main\":true" : ",\"main\":false");
+    out_str(o, crashing ? ",\"crashing\":true" : ",\"crashing\":false");
+}
+
+static void json_registers(struct cg_out *o, const ucontext_t *uc) {
+    out_str(o, ",\"registers\":{");
+#if defined(__x86_64__)
+    static const struct {
+        const char *name;
+        int reg;
+    } regs[] = {
+        {"rax", REG_RAX}, {"rbx", REG_RBX}, {"rcx", REG_RCX}, {"rdx", REG_RDX}, {"rsi", REG_RSI},
+        {"rdi", REG_RDI}, {"rbp", REG_RBP}, {"rsp", REG_RSP}, {"r8", REG_R8},   {"r9", REG_R9},
+        {"r10", REG_R10}, {"r11", REG_R11}, {"r12", REG_R12}, {"r13", REG_R13}, {"r14", REG_R14},
+        {"r15", REG_R15}, {"rip", REG_RIP}, {"eflags", REG_EFL}, {"err", REG_ERR}, {"trapno", REG_TRAPNO},
+    };
+    for (size_t i = 0; i < sizeof regs / sizeof regs[0]; i++) {
+        if (i)
+            out_char(o, ',');
+        out_json_key(o, regs[i].name);
+        json_hex(o, (uint64_t)uc->uc_mcontext.gregs[regs[i].reg]);
+    }
+#endif
+    out_char(o, '}');
+}
+
+static void write_json_report(struct cg_out *o, int sig, const siginfo_t *info, void *ucontext,
+                              pid_t tid) {
+    const ucontext_t *uc = ucontext;
+    struct cg_regs regs;
+    regs_from_context(uc, &regs);
+    uintptr_t lo, hi;
+    thread_stack_bounds(tid, &lo, &hi);
+    trace_module_count = 0;
+    reader_init(&crash_reader);
+    unwind_stack(&regs, lo, hi, &crash_reader, &crash_stack);
+    report_signature = crash_signature(&crash_stack);
+    report_diagnosis = diagnose(sig, info, &regs, lo, hi);
+
+    out_str(o, "{\"crashguard_report\":1,\"signal\":\"");
+    out_str(o, signal_name(sig));
+    out_str(o, "\",\"signal_number\":");
+    out_dec(o, sig);
+    out_str(o, ",\"code\":");
+    out_dec(o, info->si_code);
+    out_str(o, ",\"code_text\":");
+    json_str(o, code_words(sig, info->si_code), cg_strlen(code_words(sig, info->si_code)));
+    out_str(o, ",\"fault_address\":");
+    if (code_has_address(sig, info->si_code))
+        json_hex(o, (uintptr_t)info->si_addr);
+    else
+        out_str(o, "null");
+    out_str(o, ",\"diagnosis\":");
+    if (report_diagnosis)
+        json_str(o, report_diagnosis, cg_strlen(report_diagnosis));
+    else
+        out_str(o, "null");
+    out_str(o, ",\"signature\":");
+    json_hex(o, report_signature);
+    out_str(o, ",\"pid\":");
+    out_dec(o, getpid());
+    out_str(o, ",\"executable\":");
+    if (atomic_load_explicit(&cg_module_count, memory_order_acquire))
+        json_str(o, cg_modules[0].path, cg_strlen(cg_modules[0].path));
+    else
+        out_str(o, "null");
+
+    out_str(o, ",\"threads\":[");
+    json_thread_head(o, tid, 1);
+    json_registers(o, uc);
+    json_stack(o, &crash_stack);
+    out_char(o, '}');
+    out_flush(o);
+    const struct cg_thread_snapshot *snaps;
+    int blocked, total = collect_other_threads(tid, &snaps, &blocked);
+    for (int i = 0; total > 0 && i < total - blocked && i < CG_MAX_OTHER_THREADS; i++) {
+        if (!snaps[i].tid || !snaps[i].answered)
+            continue;
+        out_char(o, ',');
+        json_thread_head(o, snaps[i].tid, 0);
+        json_stack(o, &snaps[i].stack);
+        out_char(o, '}');
+    }
+    out_str(o, "],\"modules\":[");
+    for (int i = 0; i < trace_module_count; i++) {
+        const struct cg_module *m = trace_modules[i];
+        out_str(o, i ? ",{\"path\":" : "{\"path\":");
+        json_str(o, m->path, cg_strlen(m->path));
+        out_str(o, ",\"base\":");
+        json_hex(o, m->bias);
+        out_str(o, ",\"build_id\":");
+        if (m->build_id_len) {
+            out_char(o, '"');
+            out_hexbytes(o, m->build_id, m->build_id_len);
+            out_char(o, '"');
+        } else {
+            out_str(o, "null");
+        }
+        out_char(o, '}');
+    }
+    /* The notes, as the text report words them, one string each. */
+    static char notes[4096];
+    struct cg_out note_out;
+    out_init(&note_out);
+    out_capture(&note_out, notes, sizeof notes);
+    out_notes(&note_out);
+    out_str(o, "],\"notes\":[");
+    int first = 1;
+    for (size_t start = 0, i = 0; i < note_out.captured; i++) {
+        if (notes[i] != '\n')
+            continue;
+        const char *line = notes + start;
+        size_t len = i - start;
+        start = i + 1;
+        while (len && *line == ' ')
+            line++, len--;
+        if (!len || (len == 6 && line[0] == 'n' && line[5] == ':'))
+            continue; /* the "notes:" heading */
+        if (!first)
+            out_char(o, ',');
+        first = 0;
+        json_str(o, line, len);
+    }
+    out_str(o, "]}\n");
+    out_flush(o);
+}
+
+void write_report(struct cg_out *o, int sig, const siginfo_t *info, void *ucontext, pid_t tid) {
+    if (cg_config.json)
+        write_json_report(o, sig, info, ucontext, tid);
+    else
+        write_text_report(o, sig, info, ucontext, tid);
+}

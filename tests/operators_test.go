@@ -3,6 +3,7 @@ package tests
 import (
 	"bytes"
 	"encoding/binary"
+	"encoding/json"
 	"fmt"
 	"net"
 	"os"
@@ -226,4 +227,85 @@ func TestSymbolizeStrippedReport(t *testing.T) {
 	wantLine(t, got, `^#2 0x[0-9a-f]+ in table_total\+0x[0-9a-f]+ .* at \S+inline\.c:23$`)
 	wantLine(t, got, `^#3 0x[0-9a-f]+ in main\+0x[0-9a-f]+ .* at \S+inline\.c:\d+$`)
 	wantLine(t, got, `^\*\*\* end of crashguard report$`)
+}
+
+// jsonValidator returns a python3 that has the jsonschema package (a real validator).
+func jsonValidator(t *testing.T) string {
+	t.Helper()
+	for _, py := range []string{"python3", "/usr/bin/python3"} {
+		if exec.Command(py, "-c", "import jsonschema").Run() == nil {
+			return py
+		}
+	}
+	t.Fatal("no python3 with jsonschema: tests/run.sh installs python3-jsonschema")
+	return ""
+}
+
+// CRASHGUARD_FORMAT=json: one object on one line, valid against docs/report.schema.json
+// (checked with the jsonschema validator), with the same facts as the text report.
+func TestJSONReport(t *testing.T) {
+	py := jsonValidator(t)
+	schema := filepath.Join(repoDir, "docs", "report.schema.json")
+	cases := []struct {
+		bin  string
+		args []string
+		sig  syscall.Signal
+	}{
+		{compile(t, "inline.c", "-O2", "-g"), nil, syscall.SIGSEGV},
+		{coreBin(t), []string{"eight-named"}, syscall.SIGSEGV},
+		{coreBin(t), []string{"assert"}, syscall.SIGABRT},
+		{coreBin(t), []string{"in-handler"}, syscall.SIGSEGV},
+	}
+	var reports []map[string]any
+	for _, c := range cases {
+		r := run(t, runOpts{preload: true, env: []string{"CRASHGUARD_FORMAT=json"}}, c.bin, c.args...)
+		if r.signal != c.sig {
+			t.Fatalf("%v: %s", c.args, r)
+		}
+		var line string
+		for _, l := range strings.Split(r.stderr, "\n") {
+			if strings.HasPrefix(l, "{") {
+				if line != "" {
+					t.Fatalf("more than one JSON line:\n%s", r.stderr)
+				}
+				line = l
+			}
+		}
+		file := filepath.Join(t.TempDir(), "report.json")
+		os.WriteFile(file, []byte(line), 0o644)
+		check := "import json, sys, jsonschema\n" +
+			"s = json.load(open(sys.argv[1])); d = json.load(open(sys.argv[2]))\n" +
+			"jsonschema.Draft202012Validator.check_schema(s)\n" +
+			"jsonschema.Draft202012Validator(s).validate(d)\n"
+		if out, err := exec.Command(py, "-c", check, schema, file).CombinedOutput(); err != nil {
+			t.Fatalf("%v: report not valid against the schema: %v\n%s\n%s", c.args, err, out, line)
+		}
+		var d map[string]any
+		if err := json.Unmarshal([]byte(line), &d); err != nil {
+			t.Fatal(err)
+		}
+		reports = append(reports, d)
+	}
+	// The inlined chain, as in the text report.
+	f0 := reports[0]["threads"].([]any)[0].(map[string]any)["frames"].([]any)[0].(map[string]any)
+	inl := f0["inlined"].([]any)
+	if f0["function"] != "table_total" || f0["line"].(float64) != 23 || len(inl) != 2 ||
+		inl[0].(map[string]any)["function"] != "read_cell" || inl[0].(map[string]any)["line"].(float64) != 11 {
+		t.Fatalf("frame 0: %v", f0)
+	}
+	if reports[0]["diagnosis"] != "NULL-pointer dereference" || reports[0]["fault_address"] != "0x0" {
+		t.Fatalf("header: %v", reports[0])
+	}
+	// All threads: the crashing one first, then the others, named.
+	threads := reports[1]["threads"].([]any)
+	names := map[string]bool{}
+	for _, th := range threads {
+		names[th.(map[string]any)["name"].(string)] = true
+	}
+	if threads[0].(map[string]any)["name"] != "worker-7" || !names["worker-0"] || !names["worker-6"] || len(threads) < 9 {
+		t.Fatalf("threads: %v", names)
+	}
+	if reports[2]["fault_address"] != nil || reports[2]["signal"] != "SIGABRT" {
+		t.Fatalf("abort report: %v", reports[2])
+	}
 }
