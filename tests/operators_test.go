@@ -227,6 +227,23 @@ func TestSymbolizeStrippedReport(t *testing.T) {
 	wantLine(t, got, `^#2 0x[0-9a-f]+ in table_total\+0x[0-9a-f]+ .* at \S+inline\.c:23$`)
 	wantLine(t, got, `^#3 0x[0-9a-f]+ in main\+0x[0-9a-f]+ .* at \S+inline\.c:\d+$`)
 	wantLine(t, got, `^\*\*\* end of crashguard report$`)
+
+	// The same from a JSON report.
+	r = run(t, runOpts{preload: true, env: []string{"CRASHGUARD_CACHE_DIR=" + t.TempDir(), "CRASHGUARD_FORMAT=json"}}, stripped)
+	os.WriteFile(report, []byte(r.stderr), 0o644)
+	out, err = exec.Command(cmdPath, "symbolize", "--search", build, report).Output()
+	if err != nil {
+		t.Fatalf("symbolize json: %v", err)
+	}
+	var d map[string]any
+	if err := json.Unmarshal(out, &d); err != nil {
+		t.Fatalf("symbolize json output: %v\n%s", err, out)
+	}
+	f0 := d["threads"].([]any)[0].(map[string]any)["frames"].([]any)[0].(map[string]any)
+	inl := f0["inlined"].([]any)
+	if f0["function"] != "table_total" || f0["line"].(float64) != 23 || len(inl) != 2 || inl[0].(map[string]any)["function"] != "read_cell" {
+		t.Fatalf("symbolized JSON frame 0: %v", f0)
+	}
 }
 
 // jsonValidator returns a python3 that has the jsonschema package (a real validator).
@@ -308,4 +325,23 @@ func TestJSONReport(t *testing.T) {
 	if reports[2]["fault_address"] != nil || reports[2]["signal"] != "SIGABRT" {
 		t.Fatalf("abort report: %v", reports[2])
 	}
+}
+
+// The off switches: CRASHGUARD=off installs nothing; CRASHGUARD_GO=off keeps the Go runtime
+// out (one thread) while the handler still reports, with names from the cache if there.
+func TestOffSwitches(t *testing.T) {
+	r := run(t, runOpts{preload: true, env: []string{"CRASHGUARD=off", "CRASHGUARD_DEBUG=1"}}, coreBin(t), "null")
+	if r.signal != syscall.SIGSEGV || strings.Contains(r.stderr, "*** crashguard") || !strings.Contains(r.stderr, "off (CRASHGUARD=off)") {
+		t.Fatalf("CRASHGUARD=off: %s", r)
+	}
+	bin := compile(t, "status.c", "-O2", "-g")
+	r = run(t, runOpts{preload: true, env: []string{"CRASHGUARD_GO=off", "CRASHGUARD_CACHE_DIR=" + t.TempDir(), "CRASHGUARD_DEBUG=1"}}, bin, "sleep", "200")
+	if threads(t, r) != "1" || !strings.Contains(r.stderr, "Go runtime does not start (disabled by CRASHGUARD_GO=off)") {
+		t.Fatalf("CRASHGUARD_GO=off: %s", r)
+	}
+	r = run(t, runOpts{preload: true, env: []string{"CRASHGUARD_GO=off", "CRASHGUARD_CACHE_DIR=" + t.TempDir()}}, bin, "crash")
+	if r.signal != syscall.SIGSEGV || !strings.Contains(r.stderr, "*** crashguard: SIGSEGV") {
+		t.Fatalf("%s", r)
+	}
+	wantLine(t, r, `no tables \(precomputation did not run: disabled by CRASHGUARD_GO=off\)`)
 }

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"debug/elf"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -45,6 +46,9 @@ func symbolize(args []string) error {
 		return err
 	}
 	s := &symbolizer{search: search, modules: map[string]*symModule{}}
+	if trimmed := bytes.TrimSpace(data); len(trimmed) > 0 && trimmed[0] == '{' {
+		return s.jsonReports(data, os.Stdout)
+	}
 	for _, m := range moduleLine.FindAllStringSubmatch(string(data), -1) {
 		id, err := hex.DecodeString(m[2])
 		if err == nil {
@@ -209,4 +213,84 @@ func (s *symbolizer) frame(out *bufio.Writer, n int, pc uint64, module string, o
 		n++
 	}
 	return n
+}
+
+// jsonReports re-symbolizes JSON reports (CRASHGUARD_FORMAT=json), one object per line:
+// every frame with a module gets function, function_offset, file, line and inlined[] again.
+func (s *symbolizer) jsonReports(data []byte, w io.Writer) error {
+	enc := json.NewEncoder(w)
+	for _, line := range bytes.Split(data, []byte("\n")) {
+		if len(bytes.TrimSpace(line)) == 0 {
+			continue
+		}
+		var report map[string]any
+		if err := json.Unmarshal(line, &report); err != nil {
+			return fmt.Errorf("not a JSON report line: %v", err)
+		}
+		mods, _ := report["modules"].([]any)
+		for _, m := range mods {
+			mm, _ := m.(map[string]any)
+			path, _ := mm["path"].(string)
+			idHex, _ := mm["build_id"].(string)
+			if id, err := hex.DecodeString(idHex); err == nil && path != "" {
+				s.modules[path] = &symModule{reportPath: path, id: id}
+			}
+		}
+		threads, _ := report["threads"].([]any)
+		for _, th := range threads {
+			frames, _ := th.(map[string]any)["frames"].([]any)
+			for i, f := range frames {
+				s.jsonFrame(f.(map[string]any), i == 0)
+			}
+		}
+		if err := enc.Encode(report); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (s *symbolizer) jsonFrame(f map[string]any, first bool) {
+	path, _ := f["module"].(string)
+	offHex, _ := f["module_offset"].(string)
+	m := s.modules[path]
+	off, err := strconv.ParseUint(strings.TrimPrefix(offHex, "0x"), 16, 64)
+	if m == nil || err != nil || f["how"] == "signal-trampoline" {
+		return
+	}
+	s.load(m)
+	lookup := off
+	if !first && f["how"] != "context" {
+		lookup--
+	}
+	if name, symOff, err := m.symbol(lookup); err == nil {
+		f["function"] = name
+		f["function_offset"] = fmt.Sprintf("0x%x", symOff+(off-lookup))
+	}
+	if m.lines == nil {
+		return
+	}
+	name, _ := f["function"].(string)
+	chain := m.lines.Symbolize(lookup, name)
+	var inlined []any
+	for i, c := range chain {
+		sp := strings.LastIndexByte(c, ' ')
+		fn, loc := c[:sp], c[sp+1:]
+		file, line := any(nil), any(nil)
+		if c := strings.LastIndexByte(loc, ':'); c > 0 && !strings.HasPrefix(loc, "??") {
+			file = loc[:c]
+			if n, err := strconv.Atoi(loc[c+1:]); err == nil {
+				line = n
+			}
+		}
+		if i < len(chain)-1 {
+			inlined = append(inlined, map[string]any{"function": fn, "file": file, "line": line})
+		} else {
+			f["file"], f["line"] = file, line
+		}
+	}
+	if inlined == nil {
+		inlined = []any{}
+	}
+	f["inlined"] = inlined
 }
