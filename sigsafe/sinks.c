@@ -96,6 +96,7 @@ static const char *why(int e) {
     switch (e) {
     case ENOENT: return "the directory does not exist";
     case EACCES: return "permission denied";
+    case EPERM: return "not permitted (a seccomp filter or a security module)";
     case EEXIST: return "a file or link of that name exists (never overwritten)";
     case EROFS: return "read-only file system";
     case ENOSPC: return "no space left";

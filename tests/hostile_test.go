@@ -72,3 +72,18 @@ func TestCacheOnFullDisk(t *testing.T) {
 		t.Fatalf("partial files left on the full disk: %v", left)
 	}
 }
+
+// A program that sandboxes itself after start (seccomp refusing open/openat), then
+// crashes: the report cannot read /proc or create files, and says so; names and the death
+// are unchanged.
+func TestSandboxedProgramRefusingOpen(t *testing.T) {
+	dir := t.TempDir()
+	r := run(t, runOpts{preload: true, env: []string{"CRASHGUARD_OUTPUT=stderr,file:" + filepath.Join(dir, "r-%p")}}, hostBin(t), "sandbox")
+	if r.signal != syscall.SIGSEGV {
+		t.Fatalf("%s", r)
+	}
+	wantLine(t, r, `^thread: tid \d+ "\?" \(main thread\)$`)
+	wantLine(t, r, `^report file: \S+ not created: not permitted \(a seccomp filter or a security module\)$`)
+	wantLine(t, r, `^  unavailable \(/proc/self/maps could not be opened\)$`)
+	wantChain(t, r, "crash_now", "main")
+}

@@ -10,7 +10,9 @@
  *   reraise            : installs its own SIGSEGV handler after the library, which prints a
  *                        line, restores the default and re-raises
  *   query              : prints what sigaction says SIGSEGV's and SIGABRT's handlers are
- *   nofile             : opens descriptors until EMFILE, then crashes */
+ *   nofile             : opens descriptors until EMFILE, then crashes
+ *   sandbox            : refuses itself openat and open with a seccomp filter (as sandboxed
+ *                        programs do after start), then crashes */
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -18,7 +20,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/audit.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+#include <stddef.h>
+#include <sys/prctl.h>
 #include <sys/signalfd.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -142,6 +150,22 @@ int main(int argc, char **argv) {
                WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status));
         fflush(stdout);
         _exit(0);
+    }
+    if (!strcmp(mode, "sandbox")) {
+        usleep(300 * 1000);
+        struct sock_filter filter[] = {
+            BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+            BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_openat, 1, 0),
+            BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_open, 0, 1),
+            BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | EPERM),
+            BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+        };
+        struct sock_fprog prog = {.len = sizeof filter / sizeof filter[0], .filter = filter};
+        if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 || syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prog) != 0)
+            return 3;
+        if (open("/dev/null", O_RDONLY) >= 0)
+            return 4;
+        return crash_now();
     }
     if (!strcmp(mode, "nofile")) {
         usleep(200 * 1000);

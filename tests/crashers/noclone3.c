@@ -1,6 +1,7 @@
 /* noclone3.c — runs a program under a seccomp filter that refuses clone3 with EPERM, as
  * some container runtimes' profiles did (moby/moby#42680): glibc's pthread_create then
- * fails.  `noclone3 PROGRAM [ARGS...]` */
+ * fails.  `noclone3 PROGRAM [ARGS...]`.  As a library function, deny_syscall() lets a
+ * program sandbox itself the same way after start (see host.c's sandbox mode). */
 #include <errno.h>
 #include <linux/audit.h>
 #include <linux/filter.h>
