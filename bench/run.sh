@@ -25,12 +25,14 @@ runs=${RUNS:-400}
 hyperfine -N --warmup 30 --runs "$runs" --export-json "$tmp/true.json" \
   "env $tmp/true" \
   "env CRASHGUARD_CACHE_DIR=$cold LD_PRELOAD=$lib $tmp/true" \
-  "env CRASHGUARD_CACHE_DIR=$warm LD_PRELOAD=$lib $tmp/true" >/dev/null
+  "env CRASHGUARD_CACHE_DIR=$warm LD_PRELOAD=$lib $tmp/true" \
+  "env LD_PRELOAD=$tmp/backward.so $tmp/true" \
+  "env LD_PRELOAD=$tmp/absl.so $tmp/true" >/dev/null
 # Instructions executed by /bin/true (callgrind counts the dynamic loader too): repeatable
 # where wall time on a shared VM is not.
 instr() { env "$@" valgrind --tool=callgrind --callgrind-out-file=/dev/null "$tmp/true" 2>&1 | awk '/Collected/ {print $4}'; }
 i0=$(instr X=1); i1=$(instr CRASHGUARD_CACHE_DIR=$cold LD_PRELOAD=$lib); i2=$(instr CRASHGUARD_CACHE_DIR=$warm LD_PRELOAD=$lib)
-read -r t0 t1 t2 < <(python3 -c 'import json,sys; r=json.load(open(sys.argv[1]))["results"]; print(*[x["median"]*1e3 for x in r])' "$tmp/true.json")
+read -r t0 t1 t2 t3 t4 < <(python3 -c 'import json,sys; r=json.load(open(sys.argv[1]))["results"]; print(*[x["median"]*1e3 for x in r])' "$tmp/true.json")
 
 # A program linking a very large library: clang (libLLVM, libclang-cpp) compiling an empty
 # file; the cold start computes their tables (about a million unwind rows) meanwhile.
@@ -46,9 +48,12 @@ fi
 s0=$("$tmp/spawn" 200 "$tmp/sleeper")
 s1=$("$tmp/spawn" 200 CRASHGUARD_CACHE_DIR=$cold LD_PRELOAD=$lib "$tmp/sleeper")
 s2=$("$tmp/spawn" 200 CRASHGUARD_CACHE_DIR=$warm LD_PRELOAD=$lib "$tmp/sleeper")
+s3=$("$tmp/spawn" 200 LD_PRELOAD=$tmp/backward.so "$tmp/sleeper")
+s4=$("$tmp/spawn" 200 LD_PRELOAD=$tmp/absl.so "$tmp/sleeper")
 # VmSize, VmRSS, Threads as the program saw them at 50 ms
 status() { env "$@" "$tmp/sleeper" | awk '{printf "%s ", $2}'; }
 st0=$(status X=1); st1=$(status CRASHGUARD_CACHE_DIR=$cold LD_PRELOAD=$lib); st2=$(status CRASHGUARD_CACHE_DIR=$warm LD_PRELOAD=$lib)
+st3=$(status LD_PRELOAD=$tmp/backward.so); st4=$(status LD_PRELOAD=$tmp/absl.so)
 
 c0=$(python3 bench/crashtime.py 30 -- "$tmp/crash20")
 c1=$(python3 bench/crashtime.py 30 CRASHGUARD_CACHE_DIR=$cold LD_PRELOAD=$lib -- "$tmp/crash20" wait)
@@ -64,7 +69,7 @@ named() { env "$@" "$tmp/crash20" 2>&1 >/dev/null | grep -cE '^ *(#[0-9]+|@).*de
 n_ours=$(named CRASHGUARD_CACHE_DIR=$warm LD_PRELOAD=$lib); n_bw=$(named LD_PRELOAD=$tmp/backward.so); n_ab=$(named LD_PRELOAD=$tmp/absl.so)
 
 mkdir -p bench/results
-python3 - "$k0" "$k1" "$k2" "$i0" "$i1" "$i2" "$t0" "$t1" "$t2" "$s0" "$s1" "$s2" "$st0" "$st1" "$st2" "$c0" "$c1" "$c2" "$u2" "$u52" "$bw" "$ab" "$n_ours" "$n_bw" "$n_ab" > bench/results/latest.md <<'PY'
+python3 - "$k0" "$k1" "$k2" "$i0" "$i1" "$i2" "$t0" "$t1" "$t2" "$s0" "$s1" "$s2" "$st0" "$st1" "$st2" "$c0" "$c1" "$c2" "$u2" "$u52" "$bw" "$ab" "$n_ours" "$n_bw" "$n_ab" "$t3" "$t4" "$s3" "$s4" "$st3" "$st4" > bench/results/latest.md <<'PY'
 import sys
 k = [[float(x) for x in v.split()] for v in sys.argv[1:4]]
 i = [float(x) for x in sys.argv[4:7]]
@@ -94,5 +99,12 @@ print("| same 20-frame crash (19 frames of `descend`) | crashguard (warm) | back
 print("|---|---|---|---|")
 print(f"| fault → death, median | {float(c[2][1])/1e3:.2f} ms | {bw/1e3:.2f} ms ({bw/float(c[2][1]):.0f}x) | {ab/1e3:.2f} ms ({ab/float(c[2][1]):.1f}x) |")
 print(f"| `descend` frames named | {n[0]} | {n[1]} | {n[2]} |")
+pt = [float(x) for x in a[19:21]]
+ps = [[float(x) for x in v.split()] for v in a[21:23]]
+pst = [v.split() for v in a[23:25]]
+print(f"| `/bin/true` wall, median (ratio to no preload) | {t[2]:.2f} ms ({t[2]/t[0]:.2f}x) | {pt[0]:.2f} ms ({pt[0]/t[0]:.2f}x) | {pt[1]:.2f} ms ({pt[1]/t[0]:.2f}x) |")
+print(f"| 50 ms program: CPU (user+sys), mean | {s[2][1]/1e3:.2f} ms | {ps[0][1]/1e3:.2f} ms | {ps[1][1]/1e3:.2f} ms |")
+print(f"| 50 ms program: max RSS, median | {s[2][2]/1024:.2f} MiB | {ps[0][2]/1024:.2f} MiB | {ps[1][2]/1024:.2f} MiB |")
+print(f"| 50 ms program: threads | {st[2][2]} | {pst[0][2]} | {pst[1][2]} |")
 PY
 cat bench/results/latest.md
