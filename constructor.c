@@ -40,6 +40,7 @@ static int armed;              /* our handlers are installed */
 static int debug_at_load;
 static struct sigaction dispositions_before_go[CG_NSIG];
 static int handler_installed[CG_NSIG];
+static int signal_wanted[CG_NSIG];
 extern void *__libc_stack_end;
 
 /* ---- configuration (the operators' issue extends this) ---- */
@@ -47,91 +48,6 @@ extern void *__libc_stack_end;
 static const char *env(const char *name) {
     /* setuid and other AT_SECURE processes must not be steered by their caller's environment. */
     return getauxval(AT_SECURE) ? 0 : getenv(name);
-}
-
-/* ---- configuration values: an invalid one gets a note (in every report, and at load with
- * the debug switch) and the default; it never stops the host ---- */
-
-static void config_note(const char *what) {
-    size_t n = strlen(cg_config.config_note);
-    snprintf(cg_config.config_note + n, sizeof cg_config.config_note - n, "%s%s", n ? "; " : "", what);
-}
-
-static void parse_output(void) {
-    cg_config.to_stderr = 1;
-    const char *v = env("CRASHGUARD_OUTPUT");
-    if (!v || !*v)
-        return;
-    char list[CG_PATH_MAX * 2], note[CG_NOTE_MAX], *save = 0;
-    snprintf(list, sizeof list, "%s", v);
-    cg_config.to_stderr = 0;
-    for (char *tok = strtok_r(list, ",", &save); tok; tok = strtok_r(0, ",", &save)) {
-        while (*tok == ' ')
-            tok++;
-        if (strcmp(tok, "stderr") == 0) {
-            cg_config.to_stderr = 1;
-        } else if (strncmp(tok, "file:", 5) == 0 && tok[5] == '/' && strlen(tok + 5) < CG_PATH_MAX) {
-            snprintf(cg_config.report_file_pattern, sizeof cg_config.report_file_pattern, "%s", tok + 5);
-        } else if (strncmp(tok, "file:", 5) == 0) {
-            config_note("CRASHGUARD_OUTPUT: a file pattern must be an absolute path");
-        } else if (strcmp(tok, "journal") == 0) {
-            snprintf(cg_config.journal_socket, sizeof cg_config.journal_socket, "/run/systemd/journal/socket");
-        } else if (strncmp(tok, "journal:", 8) == 0 && tok[8] == '/' && strlen(tok + 8) < sizeof cg_config.journal_socket) {
-            snprintf(cg_config.journal_socket, sizeof cg_config.journal_socket, "%s", tok + 8);
-        } else {
-            snprintf(note, sizeof note, "CRASHGUARD_OUTPUT: unknown destination '%.40s'", tok);
-            config_note(note);
-        }
-    }
-    if (!cg_config.to_stderr && !cg_config.report_file_pattern[0] && !cg_config.journal_socket[0]) {
-        cg_config.to_stderr = 1;
-        config_note("CRASHGUARD_OUTPUT: no valid destination, reporting to stderr");
-    }
-}
-
-static const struct {
-    const char *name;
-    int sig;
-} signal_names[] = {{"SEGV", SIGSEGV}, {"BUS", SIGBUS}, {"ILL", SIGILL}, {"FPE", SIGFPE},
-                    {"ABRT", SIGABRT}, {"TRAP", SIGTRAP}, {"SYS", SIGSYS}};
-static int signal_wanted[CG_NSIG];
-
-static void parse_signals(void) {
-    for (size_t i = 0; i < sizeof signal_names / sizeof signal_names[0]; i++)
-        signal_wanted[signal_names[i].sig] = 1;
-    const char *v = env("CRASHGUARD_SIGNALS");
-    if (!v || !*v || strcasecmp(v, "all") == 0)
-        return;
-    char list[256], note[CG_NOTE_MAX], *save = 0;
-    int chosen = 0, wanted[CG_NSIG] = {0};
-    snprintf(list, sizeof list, "%s", v);
-    for (char *tok = strtok_r(list, ", ", &save); tok; tok = strtok_r(0, ", ", &save)) {
-        const char *name = strncasecmp(tok, "SIG", 3) == 0 ? tok + 3 : tok;
-        int found = 0;
-        for (size_t i = 0; i < sizeof signal_names / sizeof signal_names[0]; i++)
-            if (strcasecmp(name, signal_names[i].name) == 0)
-                wanted[signal_names[i].sig] = found = chosen = 1;
-        if (!found) {
-            snprintf(note, sizeof note, "CRASHGUARD_SIGNALS: '%.20s' is not one of SEGV BUS ILL FPE ABRT TRAP SYS", tok);
-            config_note(note);
-        }
-    }
-    if (!chosen) {
-        config_note("CRASHGUARD_SIGNALS: no valid signal, handling all");
-        return;
-    }
-    memcpy(signal_wanted, wanted, sizeof wanted);
-}
-
-/* An image can load the library everywhere and arm it only for some programs: the
- * executable's path must match CRASHGUARD_INCLUDE (default: everything) and not
- * CRASHGUARD_EXCLUDE. */
-static int program_covered(void) {
-    const char *include = env("CRASHGUARD_INCLUDE"), *exclude = env("CRASHGUARD_EXCLUDE");
-    const char *exe = atomic_load(&cg_module_count) ? cg_modules[0].path : "";
-    if (include && *include && !cg_glob_list_match(include, exe))
-        return 0;
-    return !(exclude && *exclude && cg_glob_list_match(exclude, exe));
 }
 
 /* ---- the report descriptor ---- */
@@ -316,20 +232,17 @@ __attribute__((constructor(101))) static void before_go_runtime(void) {
     }
 
     cg_config.sigaction = cg_real_sigaction;
-    parse_output();
-    parse_signals();
-    const char *format = env("CRASHGUARD_FORMAT");
-    if (format && strcmp(format, "json") == 0)
-        cg_config.json = 1;
-    else if (format && *format && strcmp(format, "text") != 0)
-        config_note("CRASHGUARD_FORMAT: not text or json, using text");
+    cg_parse_output(env("CRASHGUARD_OUTPUT"));
+    cg_parse_signals(env("CRASHGUARD_SIGNALS"), signal_wanted);
+    cg_parse_format(env("CRASHGUARD_FORMAT"));
     if (debug_at_load && cg_config.config_note[0])
         fprintf(stderr, "crashguard: configuration: %s\n", cg_config.config_note);
     cg_loader_hooks.refresh_modules = cg_refresh_modules;
     cg_loader_hooks.wait_for_module_change = cg_wait_for_module_change;
     cg_loader_hooks.module_change_handled = cg_module_change_handled;
     cg_refresh_modules();
-    if (!program_covered()) {
+    if (!cg_program_covered(env("CRASHGUARD_INCLUDE"), env("CRASHGUARD_EXCLUDE"),
+                            atomic_load(&cg_module_count) ? cg_modules[0].path : "")) {
         skip_go_runtime_init();
         cg_config.go_reason = "program not covered by CRASHGUARD_INCLUDE/CRASHGUARD_EXCLUDE";
         if (debug_at_load)

@@ -27,4 +27,10 @@ void cg_hold_signal(int sig, const struct sigaction *ours);
 /* doublestar-style globs (globmatch.c); a list is separated by ':' or ','. */
 int cg_glob_match(const char *pattern, const char *path);
 int cg_glob_list_match(const char *list, const char *path);
+/* Configuration values (config.c): each sets cg_config, notes what was invalid. */
+void cg_config_note(const char *what);
+void cg_parse_output(const char *value);
+void cg_parse_signals(const char *value, int signal_wanted[]);
+void cg_parse_format(const char *value);
+int cg_program_covered(const char *include, const char *exclude, const char *exe);
 #endif

@@ -1,0 +1,96 @@
+/*
+ * config.c — the environment's configuration values, parsed by the constructor (the
+ * environment itself is read there, and ignored in AT_SECURE processes).  An invalid value
+ * gets a one-line note — in every report, and at load with the debug switch — and the
+ * default; it never stops the host.  docs/crashguard.md lists the variables.
+ */
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+
+#include "interpose.h"
+#include "sigsafe/crashguard.h"
+
+void cg_config_note(const char *what) {
+    size_t n = strlen(cg_config.config_note);
+    snprintf(cg_config.config_note + n, sizeof cg_config.config_note - n, "%s%s", n ? "; " : "", what);
+}
+
+void cg_parse_output(const char *v) {
+    cg_config.to_stderr = 1;
+    if (!v || !*v)
+        return;
+    char list[CG_PATH_MAX * 2], note[CG_NOTE_MAX], *save = 0;
+    snprintf(list, sizeof list, "%s", v);
+    cg_config.to_stderr = 0;
+    for (char *tok = strtok_r(list, ",", &save); tok; tok = strtok_r(0, ",", &save)) {
+        while (*tok == ' ')
+            tok++;
+        if (strcmp(tok, "stderr") == 0) {
+            cg_config.to_stderr = 1;
+        } else if (strncmp(tok, "file:", 5) == 0 && tok[5] == '/' && strlen(tok + 5) < CG_PATH_MAX) {
+            snprintf(cg_config.report_file_pattern, sizeof cg_config.report_file_pattern, "%s", tok + 5);
+        } else if (strncmp(tok, "file:", 5) == 0) {
+            cg_config_note("CRASHGUARD_OUTPUT: a file pattern must be an absolute path");
+        } else if (strcmp(tok, "journal") == 0) {
+            snprintf(cg_config.journal_socket, sizeof cg_config.journal_socket, "/run/systemd/journal/socket");
+        } else if (strncmp(tok, "journal:", 8) == 0 && tok[8] == '/' && strlen(tok + 8) < sizeof cg_config.journal_socket) {
+            snprintf(cg_config.journal_socket, sizeof cg_config.journal_socket, "%s", tok + 8);
+        } else {
+            snprintf(note, sizeof note, "CRASHGUARD_OUTPUT: unknown destination '%.40s'", tok);
+            cg_config_note(note);
+        }
+    }
+    if (!cg_config.to_stderr && !cg_config.report_file_pattern[0] && !cg_config.journal_socket[0]) {
+        cg_config.to_stderr = 1;
+        cg_config_note("CRASHGUARD_OUTPUT: no valid destination, reporting to stderr");
+    }
+}
+
+static const struct {
+    const char *name;
+    int sig;
+} signal_names[] = {{"SEGV", SIGSEGV}, {"BUS", SIGBUS}, {"ILL", SIGILL}, {"FPE", SIGFPE},
+                    {"ABRT", SIGABRT}, {"TRAP", SIGTRAP}, {"SYS", SIGSYS}};
+void cg_parse_signals(const char *v, int signal_wanted[]) {
+    for (size_t i = 0; i < sizeof signal_names / sizeof signal_names[0]; i++)
+        signal_wanted[signal_names[i].sig] = 1;
+    if (!v || !*v || strcasecmp(v, "all") == 0)
+        return;
+    char list[256], note[CG_NOTE_MAX], *save = 0;
+    int chosen = 0, wanted[CG_NSIG] = {0};
+    snprintf(list, sizeof list, "%s", v);
+    for (char *tok = strtok_r(list, ", ", &save); tok; tok = strtok_r(0, ", ", &save)) {
+        const char *name = strncasecmp(tok, "SIG", 3) == 0 ? tok + 3 : tok;
+        int found = 0;
+        for (size_t i = 0; i < sizeof signal_names / sizeof signal_names[0]; i++)
+            if (strcasecmp(name, signal_names[i].name) == 0)
+                wanted[signal_names[i].sig] = found = chosen = 1;
+        if (!found) {
+            snprintf(note, sizeof note, "CRASHGUARD_SIGNALS: '%.20s' is not one of SEGV BUS ILL FPE ABRT TRAP SYS", tok);
+            cg_config_note(note);
+        }
+    }
+    if (!chosen) {
+        cg_config_note("CRASHGUARD_SIGNALS: no valid signal, handling all");
+        return;
+    }
+    memcpy(signal_wanted, wanted, sizeof wanted);
+}
+
+void cg_parse_format(const char *v) {
+    if (v && strcmp(v, "json") == 0)
+        cg_config.json = 1;
+    else if (v && *v && strcmp(v, "text") != 0)
+        cg_config_note("CRASHGUARD_FORMAT: not text or json, using text");
+}
+
+/* An image can load the library everywhere and arm it only for some programs: the
+ * executable's path must match CRASHGUARD_INCLUDE (default: everything) and not
+ * CRASHGUARD_EXCLUDE. */
+int cg_program_covered(const char *include, const char *exclude, const char *exe) {
+    if (include && *include && !cg_glob_list_match(include, exe))
+        return 0;
+    return !(exclude && *exclude && cg_glob_list_match(exclude, exe));
+}
+

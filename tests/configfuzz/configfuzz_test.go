@@ -1,0 +1,48 @@
+package configfuzz
+
+import (
+	"strings"
+	"testing"
+)
+
+func TestDefaultsAndExamples(t *testing.T) {
+	p := Parse("", "", "", "", "", "/usr/bin/true")
+	if !p.ToStderr || p.FilePattern != "" || p.JSON || p.Note != "" || !p.Covered || !p.Signals[11] || !p.Signals[6] {
+		t.Fatalf("defaults: %+v", p)
+	}
+	p = Parse("file:/var/crash/%e-%p,journal", "SEGV,sigabrt", "json", "/opt/**", "", "/opt/app/bin/x")
+	if p.ToStderr || p.FilePattern != "/var/crash/%e-%p" || p.Journal != "/run/systemd/journal/socket" || !p.JSON ||
+		!p.Signals[11] || !p.Signals[6] || p.Signals[7] || !p.Covered {
+		t.Fatalf("example: %+v", p)
+	}
+}
+
+func FuzzConfig(f *testing.F) {
+	f.Add("stderr,file:/tmp/%p", "SEGV,BUS", "json", "/opt/**", "/opt/x/**", "/opt/app/y")
+	f.Add("file:relative", ",,,", "xml", "[", "**/**/**", "")
+	f.Add(strings.Repeat("journal:/x,", 200), strings.Repeat("SIG", 300), "", strings.Repeat("/**", 100), "*", strings.Repeat("/a", 600))
+	f.Fuzz(func(t *testing.T, output, signals, format, include, exclude, exe string) {
+		for _, s := range []string{output, signals, format, include, exclude, exe} {
+			if strings.IndexByte(s, 0) >= 0 {
+				return // the environment cannot hold NUL bytes
+			}
+		}
+		p := Parse(output, signals, format, include, exclude, exe)
+		if p.NoteLen >= 160 {
+			t.Fatalf("note not bounded: %d", p.NoteLen)
+		}
+		if !p.ToStderr && p.FilePattern == "" && p.Journal == "" {
+			t.Fatalf("no destination at all for %q", output)
+		}
+		if p.FilePattern != "" && p.FilePattern[0] != '/' {
+			t.Fatalf("relative report file pattern %q accepted", p.FilePattern)
+		}
+		any := false
+		for _, s := range p.Signals {
+			any = any || s
+		}
+		if !any {
+			t.Fatalf("no signal handled for %q", signals)
+		}
+	})
+}
