@@ -73,64 +73,75 @@ static int cache_path(char *out, size_t size, const char *dir, const struct cg_m
 }
 
 /* Maps and checks one cache file; publishes its tables into m on success. */
+/* Reads exactly n bytes at off; 0 on a short read. */
+static int read_at(int fd, void *buf, size_t n, uint64_t off) {
+    return pread(fd, buf, n, (off_t)off) == (ssize_t)n;
+}
+
+/* Maps and checks one cache file; publishes its tables into m on success.  The checks read
+ * with pread: the mapping itself is not touched until a crash needs a table, so a healthy
+ * process carries none of its pages (touching a page of a file mapping brings its
+ * neighbours along, 64 KiB a time). */
 static int load_cache_file(struct cg_module *m, const char *path) {
     int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
     if (fd < 0)
         return 0;
     struct stat st;
+    uint8_t head[CG_CACHE_HEADER_SIZE + 16 * DIR_ENTRY_SIZE];
     int ok = fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size >= CG_CACHE_HEADER_SIZE &&
              st.st_size < (1LL << 31) && (st.st_uid == geteuid() || st.st_uid == 0) &&
-             !(st.st_mode & 022);
-    const uint8_t *map = ok ? mmap(0, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0) : MAP_FAILED;
-    close(fd);
-    if (map == MAP_FAILED)
-        return 0;
-    uint64_t size = (uint64_t)st.st_size;
-    uint32_t count = le32(map + 12), id_len = le32(map + 48);
-    ok = memcmp(map, "CGCACHE1", 8) == 0 && le32(map + 8) == CACHE_VERSION && count <= 16 &&
-         id_len == m->build_id_len && memcmp(map + 16, m->build_id, id_len) == 0 &&
-         le32(map + 52) == 0 && CG_CACHE_HEADER_SIZE + (uint64_t)count * DIR_ENTRY_SIZE <= size;
+             !(st.st_mode & 022) && read_at(fd, head, CG_CACHE_HEADER_SIZE, 0);
+    uint64_t size = ok ? (uint64_t)st.st_size : 0;
+    uint32_t count = ok ? le32(head + 12) : 0, id_len = ok ? le32(head + 48) : 0;
+    ok = ok && memcmp(head, "CGCACHE1", 8) == 0 && le32(head + 8) == CACHE_VERSION && count <= 16 &&
+         id_len == m->build_id_len && memcmp(head + 16, m->build_id, id_len) == 0 &&
+         le32(head + 52) == 0 && CG_CACHE_HEADER_SIZE + (uint64_t)count * DIR_ENTRY_SIZE <= size &&
+         read_at(fd, head + CG_CACHE_HEADER_SIZE, count * DIR_ENTRY_SIZE, CG_CACHE_HEADER_SIZE);
     for (uint32_t i = 16 + id_len; ok && i < 48; i++)
-        ok = map[i] == 0;
-    const void *blobs[CG_TABLE_KINDS] = {0};
-    const char *notes[CG_TABLE_KINDS] = {0};
+        ok = head[i] == 0;
+    uint64_t blob_off[CG_TABLE_KINDS] = {0};
     uint64_t note_len[CG_TABLE_KINDS] = {0};
+    int have_blob[CG_TABLE_KINDS] = {0}, have_note[CG_TABLE_KINDS] = {0};
+    char notes[CG_TABLE_KINDS][CG_NOTE_MAX];
     for (uint32_t i = 0; ok && i < count; i++) {
-        const uint8_t *d = map + CG_CACHE_HEADER_SIZE + i * DIR_ENTRY_SIZE;
+        const uint8_t *d = head + CG_CACHE_HEADER_SIZE + i * DIR_ENTRY_SIZE;
         uint32_t kind = le32(d), flags = le32(d + 4);
         uint64_t off = le64(d + 8), len = le64(d + 16);
         ok = off % 8 == 0 && off <= size && len <= size - off;
         if (!ok || kind >= CG_TABLE_KINDS)
             continue;
         if (flags & FLAG_NOTE) {
-            notes[kind] = (const char *)map + off;
-            note_len[kind] = len;
+            note_len[kind] = len < CG_NOTE_MAX - 1 ? len : CG_NOTE_MAX - 1;
+            ok = read_at(fd, notes[kind], note_len[kind], off);
+            notes[kind][note_len[kind]] = 0;
+            have_note[kind] = 1;
         } else {
-            ok = len >= 16 && le32(map + off) == blob_magic[kind] && le64(map + off + 8) == len;
-            blobs[kind] = map + off;
+            uint8_t blob_head[16];
+            ok = len >= 16 && read_at(fd, blob_head, 16, off) && le32(blob_head) == blob_magic[kind] &&
+                 le64(blob_head + 8) == len;
+            blob_off[kind] = off;
+            have_blob[kind] = 1;
         }
     }
     for (int kind = 0; ok && kind < CG_TABLE_KINDS; kind++)
-        ok = blobs[kind] || notes[kind];
-    if (!ok) {
-        munmap((void *)map, size);
+        ok = have_blob[kind] || have_note[kind];
+    const uint8_t *map = ok ? mmap(0, (size_t)size, PROT_READ, MAP_PRIVATE, fd, 0) : MAP_FAILED;
+    close(fd);
+    if (map == MAP_FAILED)
         return 0;
-    }
     m->cache_map = map;
     size_t path_len = strlen(path); /* a path too long to store is simply never removed */
     if (path_len < sizeof m->cache_path)
         memcpy(m->cache_path, path, path_len + 1);
     m->cache_size = size;
-    m->cache_checksum = le64(map + 56);
+    m->cache_checksum = le64(head + 56);
     for (int kind = 0; kind < CG_TABLE_KINDS; kind++) {
         struct cg_table_slot *t = &m->tables[kind];
-        if (blobs[kind]) {
-            atomic_store_explicit(&t->blob, blobs[kind], memory_order_release);
+        if (have_blob[kind]) {
+            atomic_store_explicit(&t->blob, (const void *)(map + blob_off[kind]), memory_order_release);
             atomic_store_explicit(&t->state, CG_SYMTAB_READY, memory_order_release);
         } else {
-            size_t n = note_len[kind] < CG_NOTE_MAX - 1 ? note_len[kind] : CG_NOTE_MAX - 1;
-            memcpy(t->note, notes[kind], n);
-            t->note[n] = 0;
+            memcpy(t->note, notes[kind], note_len[kind] + 1);
             atomic_store_explicit(&t->state, CG_SYMTAB_FAILED, memory_order_release);
         }
     }
