@@ -141,14 +141,19 @@ void out_str(struct cg_out *o, const char *s) { out_strn(o, s, cg_strlen(s)); }
 
 void out_char(struct cg_out *o, char c) { out_strn(o, &c, 1); }
 
-void out_udec(struct cg_out *o, uint64_t v) {
-    char tmp[24];
-    int i = sizeof tmp;
+size_t cg_format_udec(char tmp[24], uint64_t v) {
+    size_t i = 24;
     do {
         tmp[--i] = (char)('0' + v % 10);
         v /= 10;
     } while (v);
-    out_strn(o, tmp + i, sizeof tmp - (size_t)i);
+    return i;
+}
+
+void out_udec(struct cg_out *o, uint64_t v) {
+    char tmp[24];
+    size_t i = cg_format_udec(tmp, v);
+    out_strn(o, tmp + i, sizeof tmp - i);
 }
 
 void out_dec(struct cg_out *o, int64_t v) {

@@ -42,6 +42,9 @@ void out_udec(struct cg_out *o, uint64_t v);
 void out_hex(struct cg_out *o, uint64_t v, int width);
 void out_hexbytes(struct cg_out *o, const uint8_t *p, size_t n);
 
+/* Writes v's decimal digits at the end of tmp; returns the index of the first. */
+size_t cg_format_udec(char tmp[24], uint64_t v);
+
 size_t cg_strlen(const char *s);
 size_t cg_strnlen(const char *s, size_t max);
 int cg_streq(const char *a, const char *b);

@@ -138,13 +138,10 @@ static const char *diagnose(int sig, const siginfo_t *info, const struct cg_regs
     return d;
 }
 
-static void out_diagnosis(struct cg_out *o, int sig, const siginfo_t *info,
-                          const struct cg_regs *regs, uintptr_t lo, uintptr_t hi) {
-    const char *d = diagnose(sig, info, regs, lo, hi);
-    report_diagnosis = d;
-    if (d) {
+static void out_diagnosis(struct cg_out *o) {
+    if (report_diagnosis) {
         out_str(o, "diagnosis: ");
-        out_str(o, d);
+        out_str(o, report_diagnosis);
         out_char(o, '\n');
     }
 }
@@ -462,14 +459,25 @@ static void out_notes(struct cg_out *o) {
     }
 }
 
+/* What both formats report, worked out once: the registers, the unwound stack, the
+ * signature and the diagnosis. */
+static void analyze_crash(int sig, const siginfo_t *info, const ucontext_t *uc, pid_t tid,
+                          struct cg_regs *regs) {
+    uintptr_t lo, hi;
+    regs_from_context(uc, regs);
+    thread_stack_bounds(tid, &lo, &hi);
+    trace_module_count = 0;
+    reader_init(&crash_reader);
+    unwind_stack(regs, lo, hi, &crash_reader, &crash_stack);
+    report_signature = crash_signature(&crash_stack);
+    report_diagnosis = diagnose(sig, info, regs, lo, hi);
+}
+
 static void write_text_report(struct cg_out *o, int sig, const siginfo_t *info, void *ucontext,
                               pid_t tid) {
     const ucontext_t *uc = ucontext;
     struct cg_regs regs;
-    regs_from_context(uc, &regs);
-    uintptr_t lo, hi;
-    thread_stack_bounds(tid, &lo, &hi);
-    trace_module_count = 0;
+    analyze_crash(sig, info, uc, tid, &regs);
 
     out_str(o, "\n*** crashguard: ");
     out_str(o, signal_name(sig));
@@ -497,7 +505,7 @@ static void write_text_report(struct cg_out *o, int sig, const siginfo_t *info, 
         out_dec(o, info->si_syscall);
         out_char(o, '\n');
     }
-    out_diagnosis(o, sig, info, &regs, lo, hi);
+    out_diagnosis(o);
 
     out_report_file_note(o);
     out_str(o, "process: pid ");
@@ -513,10 +521,7 @@ static void write_text_report(struct cg_out *o, int sig, const siginfo_t *info, 
     out_thread_name(o, tid);
     out_str(o, tid == getpid() ? "\" (main thread)\n" : "\"\n");
 
-    reader_init(&crash_reader);
-    unwind_stack(&regs, lo, hi, &crash_reader, &crash_stack);
     out_str(o, "signature: ");
-    report_signature = crash_signature(&crash_stack);
     out_hex(o, report_signature, 16);
     out_char(o, '\n');
 
@@ -699,14 +704,7 @@ static void write_json_report(struct cg_out *o, int sig, const siginfo_t *info, 
                               pid_t tid) {
     const ucontext_t *uc = ucontext;
     struct cg_regs regs;
-    regs_from_context(uc, &regs);
-    uintptr_t lo, hi;
-    thread_stack_bounds(tid, &lo, &hi);
-    trace_module_count = 0;
-    reader_init(&crash_reader);
-    unwind_stack(&regs, lo, hi, &crash_reader, &crash_stack);
-    report_signature = crash_signature(&crash_stack);
-    report_diagnosis = diagnose(sig, info, &regs, lo, hi);
+    analyze_crash(sig, info, uc, tid, &regs);
 
     out_str(o, "{\"crashguard_report\":1,\"signal\":\"");
     out_str(o, signal_name(sig));

@@ -31,12 +31,8 @@ static size_t put(char *out, size_t n, size_t max, const char *s, size_t len) {
 
 static size_t put_dec(char *out, size_t n, size_t max, uint64_t v) {
     char tmp[24];
-    int i = sizeof tmp;
-    do {
-        tmp[--i] = (char)('0' + v % 10);
-        v /= 10;
-    } while (v);
-    return put(out, n, max, tmp + i, sizeof tmp - (size_t)i);
+    size_t i = cg_format_udec(tmp, v);
+    return put(out, n, max, tmp + i, sizeof tmp - i);
 }
 
 /* Returns 0 when the expansion does not fit. */
