@@ -12,6 +12,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "interpose.h"
@@ -111,6 +112,12 @@ static void *start_thread(void *p) {
     if (ctx.is_go_thread) {
         /* Go installs and adopts its own signal stacks; leave its threads alone. */
         cg_self.is_go_thread = 1;
+        int tid = (int)syscall(SYS_gettid), none = 0;
+        for (int i = 0; i < CG_MAX_GO_THREADS; i++)
+            if (atomic_compare_exchange_strong(&cg_go_tids[i], &none, tid))
+                break;
+            else
+                none = 0;
         return ctx.start(ctx.arg);
     }
     record_stack_bounds();

@@ -229,6 +229,11 @@ struct cg_thread {
 };
 extern __thread struct cg_thread cg_self;
 
+/* The Go runtime's own threads (tids), recorded as they start: reports leave them out of
+ * "other threads" — they are ours, not the host's. */
+#define CG_MAX_GO_THREADS 64
+extern _Atomic int cg_go_tids[CG_MAX_GO_THREADS];
+
 /* ---- the handler ---- */
 void cg_signal_handler(int sig, siginfo_t *info, void *ucontext);
 

@@ -329,8 +329,8 @@ static void out_other_threads(struct cg_out *o, pid_t self) {
         out_str(o, "  ");
         out_udec(o, (uint64_t)blocked);
         out_str(o, blocked == 1 ? " thread blocks" : " threads block");
-        out_str(o, " the signal used to ask for backtraces (the Go runtime's threads, or a host's "
-                   "signal-handling threads): not shown\n");
+        out_str(o, " the signal used to ask for backtraces (a host's signal-handling threads): "
+                   "not shown\n");
     }
     if (total - blocked > listed) {
         out_str(o, "  ");
