@@ -1,3 +1,5 @@
+//go:build ignore
+
 /*
  * cache_reader.c — the constructor's half of "Go only when needed": map each module's
  * tables from the on-disk cache (docs/cache.md) before the Go runtime would start.  When
@@ -39,24 +41,24 @@ static uint64_t le64(const uint8_t *p) {
 static const uint32_t blob_magic[CG_TABLE_KINDS] = {CG_SYMTAB_MAGIC, CG_UNWIND_MAGIC, CG_LINES_MAGIC};
 
 /* The directories the Go side writes to (dwarfcache.CacheDirs), user one first. */
-static int cache_dirs(char dirs[2][CG_PATH_MAX - 96]) {
+int cg_cache_dirs(char dirs[2][CG_CACHE_DIR_MAX]) {
     int n = 0;
     const char *v;
     if (!getauxval(AT_SECURE)) {
         struct stat st;
         char fallback[64];
         if ((v = getenv("CRASHGUARD_CACHE_DIR")) && *v)
-            snprintf(dirs[n++], CG_PATH_MAX - 96, "%s", v);
+            snprintf(dirs[n++], CG_CACHE_DIR_MAX, "%s", v);
         else if ((v = getenv("XDG_CACHE_HOME")) && v[0] == '/')
-            snprintf(dirs[n++], CG_PATH_MAX - 96, "%s/crashguard", v);
+            snprintf(dirs[n++], CG_CACHE_DIR_MAX, "%s/crashguard", v);
         else if ((v = getenv("HOME")) && v[0] == '/' && v[1])
-            snprintf(dirs[n++], CG_PATH_MAX - 96, "%s/.cache/crashguard", v);
+            snprintf(dirs[n++], CG_CACHE_DIR_MAX, "%s/.cache/crashguard", v);
         else if (snprintf(fallback, sizeof fallback, "/var/tmp/crashguard-%u", (unsigned)geteuid()) > 0 &&
                  lstat(fallback, &st) == 0 && S_ISDIR(st.st_mode) && st.st_uid == geteuid() &&
                  !(st.st_mode & 077))
-            snprintf(dirs[n++], CG_PATH_MAX - 96, "%s", fallback);
+            snprintf(dirs[n++], CG_CACHE_DIR_MAX, "%s", fallback);
     }
-    snprintf(dirs[n++], CG_PATH_MAX - 96, "/var/cache/crashguard");
+    snprintf(dirs[n++], CG_CACHE_DIR_MAX, "/var/cache/crashguard");
     return n;
 }
 
@@ -149,8 +151,8 @@ static int load_cache_file(struct cg_module *m, const char *path) {
 }
 
 int cg_load_cached_tables(int *found, int *total) {
-    char dirs[2][CG_PATH_MAX - 96], path[CG_PATH_MAX];
-    int ndirs = cache_dirs(dirs);
+    char dirs[2][CG_CACHE_DIR_MAX], path[CG_PATH_MAX];
+    int ndirs = cg_cache_dirs(dirs);
     uint32_t n = atomic_load(&cg_module_count);
     *found = *total = 0;
     for (uint32_t i = 0; i < n; i++) {

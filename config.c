@@ -1,3 +1,5 @@
+//go:build ignore
+
 /*
  * config.c — the environment's configuration values, parsed by the constructor (the
  * environment itself is read there, and ignored in AT_SECURE processes).  An invalid value

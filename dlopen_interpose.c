@@ -1,3 +1,5 @@
+//go:build ignore
+
 /*
  * dlopen_interpose.c — modules loaded (and unloaded) after start-up.
  *
@@ -79,12 +81,19 @@ static void module_change_hint(void) {
     syscall(SYS_futex, &cg_dl_hints, FUTEX_WAKE_PRIVATE, 1, 0, 0, 0);
 }
 
-__attribute__((visibility("default"))) void *dlopen(const char *file, int mode) {
+static dlopen_fn next_dlopen(void) {
     dlopen_fn real = atomic_load(&real_dlopen);
     if (!real) {
         real = (dlopen_fn)dlsym(RTLD_NEXT, "dlopen");
         atomic_store(&real_dlopen, real);
     }
+    return real;
+}
+
+void *cg_real_dlopen(const char *file, int mode) { return next_dlopen()(file, mode); }
+
+__attribute__((visibility("default"))) void *dlopen(const char *file, int mode) {
+    dlopen_fn real = next_dlopen();
     module_change_hint();
     return real(file, mode); /* a tail call: see the comment at the top */
 }
@@ -159,7 +168,7 @@ static int visit_module(struct dl_phdr_info *info, size_t size, void *data) {
         loader_counters.have = 1;
     }
     uintptr_t lo, hi;
-    if (!load_range(info, &lo, &hi))
+    if (!load_range(info, &lo, &hi) || cg_is_go_part(info->dlpi_name))
         return 0;
     uint32_t n = atomic_load_explicit(&cg_module_count, memory_order_relaxed);
     for (uint32_t i = 0; i < n; i++) {

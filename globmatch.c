@@ -1,3 +1,5 @@
+//go:build ignore
+
 /*
  * globmatch.c — CRASHGUARD_INCLUDE / CRASHGUARD_EXCLUDE patterns, matched in the
  * constructor before any Go runs (an excluded process must not start the runtime).

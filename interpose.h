@@ -15,6 +15,18 @@ void cg_module_change_handled(void);
 /* Maps cached tables for every registered module that has a valid cache file; returns 1
  * when all modules are covered (the Go runtime then has nothing to do). */
 int cg_load_cached_tables(int *found, int *total);
+/* The cache directories, the writable per-user one first (if any), the system one last. */
+#include "sigsafe/crashguard.h"
+#define CG_CACHE_DIR_MAX (CG_PATH_MAX - 96)
+int cg_cache_dirs(char dirs[2][CG_CACHE_DIR_MAX]);
+/* Loads the Go part (go_part.c); returns 0, or why it could not. */
+const char *cg_load_go_part(void);
+/* The caller is the Go runtime: one of its threads, or its start-up inside cg_load_go_part. */
+int cg_called_by_go(void);
+/* The loader's name for the Go part's image: it is not a module of the host. */
+int cg_is_go_part(const char *loader_name);
+/* The C library's dlopen, past our interposer. */
+void *cg_real_dlopen(const char *file, int mode);
 /* The next pthread_create (glibc's): threads of our own get no alternate stack. */
 #include <pthread.h>
 int cg_real_pthread_create(pthread_t *thread, const pthread_attr_t *attr, void *(*start)(void *),

@@ -1,3 +1,5 @@
+//go:build ignore
+
 /*
  * pthread_interpose.c — every thread gets an alternate signal stack, so a stack overflow on a
  * worker thread is reported instead of killing the process silently (the kernel cannot push
@@ -28,13 +30,6 @@ typedef int (*pthread_create_fn)(pthread_t *, const pthread_attr_t *, void *(*)(
 static _Atomic(pthread_create_fn) real_pthread_create;
 static pthread_key_t alt_stack_key;
 static pthread_once_t alt_stack_key_once = PTHREAD_ONCE_INIT;
-
-/* The Go runtime's threads start in runtime/cgo's C code, which is linked into this library. */
-extern char __ehdr_start[];
-extern char etext[];
-static int starts_in_this_library(void *(*start)(void *)) {
-    return (char *)start >= __ehdr_start && (char *)start < etext;
-}
 
 size_t cg_alt_stack_size(void) {
     long page = sysconf(_SC_PAGESIZE), min = sysconf(_SC_SIGSTKSZ);
@@ -158,7 +153,7 @@ __attribute__((visibility("default"))) int pthread_create(pthread_t *thread,
         return real(thread, attr, start, arg); /* no alternate stack, but the thread runs */
     ctx->start = start;
     ctx->arg = arg;
-    ctx->is_go_thread = starts_in_this_library(start);
+    ctx->is_go_thread = cg_called_by_go();
     if (!ctx->is_go_thread) {
         int rc = real(thread, attr, start_thread, ctx);
         if (rc != 0)

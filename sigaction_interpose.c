@@ -1,3 +1,5 @@
+//go:build ignore
+
 /*
  * sigaction_interpose.c — the program keeps its view of its crash-signal dispositions, and
  * a program that gives a crash signal back to the default still gets our report.
@@ -48,15 +50,9 @@ void cg_hold_signal(int sig, const struct sigaction *ours) {
     }
 }
 
-/* The Go runtime in this library calls the C library's sigaction too (runtime/cgo's
- * x_cgo_sigaction), and -Bsymbolic binds that call here: it must see and set the real
+/* The Go runtime of the Go part calls the C library's sigaction too (runtime/cgo's
+ * x_cgo_sigaction), and the loader binds that call here: it must see and set the real
  * dispositions, or Go would record a fake default as the handler to forward faults to. */
-extern char __ehdr_start[];
-extern char etext[];
-static int called_from_this_library(const void *ret) {
-    return (const char *)ret >= __ehdr_start && (const char *)ret < etext;
-}
-
 static int is_default(const struct sigaction *act) {
     return !(act->sa_flags & SA_SIGINFO) && act->sa_handler == SIG_DFL;
 }
@@ -89,7 +85,7 @@ static int program_sigaction(int sig, const struct sigaction *act, struct sigact
 
 __attribute__((visibility("default"))) int sigaction(int sig, const struct sigaction *act,
                                                      struct sigaction *old) {
-    if (called_from_this_library(__builtin_return_address(0)))
+    if (cg_called_by_go())
         return cg_real_sigaction(sig, act, old);
     return program_sigaction(sig, act, old);
 }

@@ -176,15 +176,6 @@ extern _Atomic uint32_t cg_precompute_done;
  * after a dlopen waits (briefly) for the new module's tables. */
 extern _Atomic uint32_t cg_dl_hints, cg_dl_hints_done;
 
-/* Load-time services of the library's C side, for the Go side (set by the constructor;
- * function pointers keep the Go packages linkable on their own, e.g. in unit tests). */
-struct cg_loader_hooks {
-    void (*refresh_modules)(void);
-    void (*wait_for_module_change)(void);
-    void (*module_change_handled)(void);
-};
-extern struct cg_loader_hooks cg_loader_hooks;
-
 /* ---- configuration and state fixed at load time ---- */
 
 #define CG_NSIG 65

@@ -1,3 +1,5 @@
+//go:build ignore
+
 /* Words for signals and si_codes: what a person reading the report needs first. */
 #include <signal.h>
 

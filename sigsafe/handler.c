@@ -1,3 +1,5 @@
+//go:build ignore
+
 /*
  * handler.c — the signal handler's entry: the story of a crash, from the kernel's call to
  * the process's death.  Read top to bottom:

@@ -1,3 +1,5 @@
+//go:build ignore
+
 #include "lines.h"
 
 #include "symbols.h"

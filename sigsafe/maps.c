@@ -1,3 +1,5 @@
+//go:build ignore
+
 /*
  * maps.c — the lines of /proc/self/maps that matter to a crash: the mapping holding the
  * fault address (or its neighbours when nothing does), the stack pointer's, and those of

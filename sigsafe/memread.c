@@ -1,3 +1,5 @@
+//go:build ignore
+
 #include "memread.h"
 
 #include <errno.h>

@@ -1,3 +1,5 @@
+//go:build ignore
+
 #include "out.h"
 
 #include <errno.h>

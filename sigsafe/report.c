@@ -1,3 +1,5 @@
+//go:build ignore
+
 /*
  * report.c — compose the text report.  Runs only on the one thread that claimed the report,
  * so its large working areas are static (the handler may run on a small alternate stack

@@ -1,21 +1,66 @@
-// Package sigsafe holds the C code that runs inside the crash signal handler, and the Go seam
-// through which load-time code reads the module registry and publishes tables to it.
+// Package sigsafe is the Go side of the C signal-path code in this directory: the encoders of
+// the tables the handler reads (tables.go, formats in docs/tables.md) and the seam through
+// which the Go part reads the C part's module registry and publishes tables to it.
 //
-// Nothing in this Go file runs on the signal path: the handler only reads what these
+// The C files here are not part of any Go build: build.sh compiles them into the preloaded C
+// part. Nothing in this Go file runs on the signal path: the handler only reads what these
 // functions published, with acquire loads, from memory outside the Go heap.
 package sigsafe
 
 /*
-#cgo CFLAGS: -std=gnu11 -D_GNU_SOURCE -O2 -Wall -Wextra -Wno-trigraphs -Wno-unused-parameter -Werror -ftls-model=initial-exec -fno-omit-frame-pointer -fno-stack-protector
+#cgo CFLAGS: -std=gnu11 -D_GNU_SOURCE -O2 -Wall -Wextra -Wno-trigraphs -Wno-unused-parameter -Werror -fno-omit-frame-pointer
+#include <link.h>
 #include <string.h>
-#include "crashguard.h"
+#include "../seam.h"
 
-static uint32_t module_count(void) {
-	return atomic_load_explicit(&cg_module_count, memory_order_acquire);
+// The C part's seam, found through its note (seam.h). None where this package runs outside
+// the C part (unit tests, the crashguard command): there is no registry then.
+static int find_seam_note(struct dl_phdr_info *info, size_t size, void *out) {
+	(void)size;
+	for (int i = 0; i < info->dlpi_phnum; i++) {
+		const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+		if (ph->p_type != PT_NOTE)
+			continue;
+		const char *p = (const char *)(info->dlpi_addr + ph->p_vaddr), *end = p + ph->p_memsz;
+		while (p + sizeof(ElfW(Nhdr)) <= end) {
+			const ElfW(Nhdr) *n = (const ElfW(Nhdr) *)p;
+			const char *name = p + sizeof *n, *desc = name + ((n->n_namesz + 3) & ~3u);
+			const char *next = desc + ((n->n_descsz + 3) & ~3u);
+			if (next > end)
+				break;
+			if (n->n_type == CG_SEAM_NOTE_TYPE && n->n_namesz == sizeof CG_SEAM_NOTE_NAME &&
+			    n->n_descsz == 8 && memcmp(name, CG_SEAM_NOTE_NAME, sizeof CG_SEAM_NOTE_NAME) == 0) {
+				int64_t distance;
+				memcpy(&distance, desc, sizeof distance);
+				*(struct cg_seam **)out = (struct cg_seam *)(desc + distance);
+				return 1;
+			}
+			p = next;
+		}
+	}
+	return 0;
 }
-static struct cg_module *module_at(uint32_t i) { return &cg_modules[i]; }
+
+static struct cg_seam *seam(void) {
+	static _Atomic(struct cg_seam *) found;
+	static _Atomic int searched;
+	if (!atomic_load(&searched)) {
+		struct cg_seam *s = 0;
+		dl_iterate_phdr(find_seam_note, &s);
+		if (s && (s->version != CG_SEAM_VERSION || s->size != sizeof *s))
+			s = 0;
+		atomic_store(&found, s);
+		atomic_store(&searched, 1);
+	}
+	return atomic_load(&found);
+}
+static uint32_t module_count(void) {
+	struct cg_seam *s = seam();
+	return s ? atomic_load_explicit(s->module_count, memory_order_acquire) : 0;
+}
+static struct cg_module *module_at(uint32_t i) { return &seam()->modules[i]; }
 static void publish_table(uint32_t i, int kind, const void *blob) {
-	struct cg_table_slot *t = &cg_modules[i].tables[kind];
+	struct cg_table_slot *t = &seam()->modules[i].tables[kind];
 	atomic_store_explicit(&t->blob, blob, memory_order_release);
 	atomic_store_explicit(&t->state, CG_SYMTAB_READY, memory_order_release);
 }
@@ -26,30 +71,42 @@ static void copy_note(char *dst, const char *src, size_t n) {
 	dst[n] = 0;
 }
 static void fail_table(uint32_t i, int kind, const char *note, size_t n) {
-	struct cg_table_slot *t = &cg_modules[i].tables[kind];
+	struct cg_table_slot *t = &seam()->modules[i].tables[kind];
 	copy_note(t->note, note, n);
 	atomic_store_explicit(&t->state, CG_SYMTAB_FAILED, memory_order_release);
 }
 static void set_global_note(const char *note, size_t n) {
-	copy_note(cg_global_note, note, n);
-	atomic_store_explicit(&cg_global_note_set, 1, memory_order_release);
+	struct cg_seam *s = seam();
+	if (!s)
+		return;
+	copy_note(s->global_note, note, n);
+	atomic_store_explicit(s->global_note_set, 1, memory_order_release);
 }
 static int wait_for_module_change(void) {
-	if (!cg_loader_hooks.wait_for_module_change || !cg_loader_hooks.refresh_modules)
+	struct cg_seam *s = seam();
+	if (!s || !s->wait_for_module_change)
 		return 0;
-	cg_loader_hooks.wait_for_module_change();
+	s->wait_for_module_change();
 	return 1;
 }
 static void module_change_handled(void) {
-	if (cg_loader_hooks.module_change_handled)
-		cg_loader_hooks.module_change_handled();
+	struct cg_seam *s = seam();
+	if (s && s->module_change_handled)
+		s->module_change_handled();
 }
 static uint32_t table_state(uint32_t i, int kind) {
-	return atomic_load_explicit(&cg_modules[i].tables[kind].state, memory_order_acquire);
+	return atomic_load_explicit(&seam()->modules[i].tables[kind].state, memory_order_acquire);
 }
-static const void *module_image(uint32_t i) { return (const void *)cg_modules[i].lo; }
-static int debug_enabled(void) { return cg_config.debug; }
-static void precompute_done(void) { atomic_store_explicit(&cg_precompute_done, 1, memory_order_release); }
+static const void *module_image(uint32_t i) { return (const void *)seam()->modules[i].lo; }
+static int debug_enabled(void) {
+	struct cg_seam *s = seam();
+	return s && s->config->debug;
+}
+static void precompute_done(void) {
+	struct cg_seam *s = seam();
+	if (s)
+		atomic_store_explicit(s->precompute_done, 1, memory_order_release);
+}
 */
 import "C"
 

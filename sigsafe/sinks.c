@@ -1,3 +1,5 @@
+//go:build ignore
+
 /*
  * sinks.c — the report file: `file:PATTERN` in CRASHGUARD_OUTPUT, with %p (pid), %t (Unix
  * time), %e (executable name), %h (host name) and %%.  Created at crash time with

@@ -1,3 +1,5 @@
+//go:build ignore
+
 #include "symbols.h"
 
 #include <unistd.h>
@@ -145,6 +147,5 @@ _Atomic uint32_t cg_module_count;
 char cg_global_note[CG_NOTE_MAX];
 _Atomic uint32_t cg_global_note_set;
 _Atomic uint32_t cg_precompute_done;
-struct cg_loader_hooks cg_loader_hooks;
 _Atomic uint32_t cg_dl_hints, cg_dl_hints_done;
 _Atomic int cg_go_tids[CG_MAX_GO_THREADS];

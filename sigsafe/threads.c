@@ -1,3 +1,5 @@
+//go:build ignore
+
 /*
  * threads.c — all threads' backtraces, in-process.  The reporting thread lists the
  * process's threads in /proc/self/task, installs a handler for one real-time signal

@@ -1,3 +1,5 @@
+//go:build ignore
+
 #include "unwind.h"
 
 #include <stddef.h>

@@ -24,6 +24,16 @@ func warmCache(t *testing.T, bins ...string) string {
 	return cache
 }
 
+// goPartMappings is how many mappings of the Go part's image the process had (status.c).
+func goPartMappings(t *testing.T, r result) string {
+	t.Helper()
+	m := regexp.MustCompile(`(?m)^GoPart:\s+(\d+)$`).FindStringSubmatch(r.stdout)
+	if m == nil {
+		t.Fatalf("no GoPart count: %s", r)
+	}
+	return m[1]
+}
+
 func threads(t *testing.T, r result) string {
 	t.Helper()
 	m := regexp.MustCompile(`(?m)^Threads:\s+(\d+)$`).FindStringSubmatch(r.stdout)
@@ -33,8 +43,9 @@ func threads(t *testing.T, r result) string {
 	return m[1]
 }
 
-// A process whose modules are all cached starts no Go runtime: no Go threads, and a crash
-// report as complete as the one the Go side would have produced.
+// A process whose modules are all cached starts no Go runtime: no Go threads, not one
+// mapping of the Go part, and a crash report as complete as the one the Go side would have
+// produced.
 func TestWarmStartRunsNoGo(t *testing.T) {
 	bin := compile(t, "status.c", "-O2", "-g")
 	cache := warmCache(t, bin)
@@ -45,6 +56,13 @@ func TestWarmStartRunsNoGo(t *testing.T) {
 	}
 	if !strings.Contains(r.stderr, "Go runtime does not start (all ") {
 		t.Fatalf("%s", r.stderr)
+	}
+	if got := goPartMappings(t, r); got != "0" {
+		t.Fatalf("a warm start mapped the Go part (%s mappings)\n%s", got, r)
+	}
+	cold := run(t, runOpts{preload: true, env: []string{"CRASHGUARD_CACHE_DIR=" + t.TempDir()}}, bin, "sleep", "200")
+	if goPartMappings(t, cold) == "0" || threads(t, cold) == "1" {
+		t.Fatalf("a cold start should load the Go part and run its threads:\n%s", cold)
 	}
 
 	goFree := run(t, runOpts{preload: true, env: env}, bin, "crash")
@@ -92,6 +110,48 @@ func TestMissingCacheFileIsRebuilt(t *testing.T) {
 	if threads(t, r) != "1" || !strings.Contains(r.stderr, "Go runtime does not start") {
 		t.Fatalf("not Go-free after the rebuild:\n%s", r)
 	}
+}
+
+// A cold start loads the Go part from its copy in the cache directory, writing the copy
+// first; a copy that breaks the cache files' rules is replaced, not used; where no copy can
+// be written the Go part comes from a memfd and the report is as good.
+func TestGoPartCopy(t *testing.T) {
+	bin := compile(t, "status.c", "-O2", "-g")
+	cache := t.TempDir()
+	env := []string{"CRASHGUARD_CACHE_DIR=" + cache}
+	r := run(t, runOpts{preload: true, env: env}, bin, "sleep", "100")
+	copies, _ := filepath.Glob(filepath.Join(cache, "go-part-*.so"))
+	if len(copies) != 1 || goPartMappings(t, r) == "0" {
+		t.Fatalf("no copy of the Go part written and mapped (%v):\n%s", copies, r)
+	}
+	image, _ := os.ReadFile(copies[0])
+	forgetTables := func() { // the next start is cold again: Go loads
+		dirs, _ := filepath.Glob(filepath.Join(cache, "??"))
+		for _, d := range dirs {
+			os.RemoveAll(d)
+		}
+	}
+	for _, spoil := range []func() error{
+		func() error { return os.Chmod(copies[0], 0o666) },
+		func() error { return os.Truncate(copies[0], int64(len(image)/2)) },
+	} {
+		if err := spoil(); err != nil {
+			t.Fatal(err)
+		}
+		forgetTables()
+		r = run(t, runOpts{preload: true, env: env}, bin, "sleep", "100")
+		st, err := os.Stat(copies[0])
+		if err != nil || st.Mode().Perm() != 0o644 || st.Size() != int64(len(image)) || goPartMappings(t, r) == "0" {
+			t.Fatalf("a spoiled copy was not replaced (%v, %v):\n%s", st, err, r)
+		}
+	}
+
+	noCopy := []string{"CRASHGUARD_CACHE_DIR=/proc/crashguard-cannot-write-here"}
+	r = run(t, runOpts{preload: true, env: noCopy}, bin, "crash")
+	if r.signal != syscall.SIGSEGV || goPartMappings(t, r) == "0" {
+		t.Fatalf("without a writable cache directory the Go part should come from a memfd:\n%s", r)
+	}
+	wantLine(t, r, `^#0 0x[0-9a-f]+ in status_crash\+0x[0-9a-f]+ \(\S+\) at \S+status\.c:\d+$`)
 }
 
 // Where the Go runtime could not run (a 600 MB address-space limit, PID 1 of a namespace),

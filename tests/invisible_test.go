@@ -205,7 +205,18 @@ func TestExportsAndGlibcVersions(t *testing.T) {
 	if strings.Join(names, " ") != "dlclose dlopen pthread_create sigaction signal" {
 		t.Fatalf("exported: %q", names)
 	}
-	vers := regexp.MustCompile(`GLIBC_2\.(\d+)`).FindAllStringSubmatch(runOut(t, "objdump", "-T", libPath), -1)
+	// The Go part travels as a section no segment maps (no 'A' flag) and exports nothing.
+	sections := runOut(t, "readelf", "-SW", libPath)
+	if m := regexp.MustCompile(`(?m)^\s*\[\s*\d+\] \.crashguard_go\s+PROGBITS\s+\S+ \S+ \S+ \S+\s+(\S*)`).FindStringSubmatch(sections); m == nil || strings.Contains(m[1], "A") {
+		t.Fatalf("no non-allocated .crashguard_go section:\n%s", sections)
+	}
+	goPart := filepath.Join(t.TempDir(), "go-part.so")
+	runOut(t, "objcopy", "--dump-section", ".crashguard_go="+goPart, libPath, filepath.Join(t.TempDir(), "copy.so"))
+	runOut(t, "readelf", "-h", goPart) // an ELF file, so nm's silence below means no symbols
+	if out, _ := exec.Command("nm", "-D", "--defined-only", goPart).Output(); strings.TrimSpace(string(out)) != "" {
+		t.Fatalf("the Go part exports symbols:\n%s", out)
+	}
+	vers := regexp.MustCompile(`GLIBC_2\.(\d+)`).FindAllStringSubmatch(runOut(t, "objdump", "-T", libPath)+runOut(t, "objdump", "-T", goPart), -1)
 	max := 0
 	for _, v := range vers {
 		if n, _ := strconv.Atoi(v[1]); n > max {

@@ -10,6 +10,7 @@ package main
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"debug/elf"
 	"encoding/binary"
 	"errors"
@@ -139,10 +140,57 @@ func warm(args []string) error {
 			fmt.Printf("cached linux-vdso.so.1 (build-id %x)\n", id)
 		}
 	}
+	if *library != "" {
+		dirMode := os.FileMode(0o700)
+		if *system {
+			dirMode = 0o755
+		}
+		if path, err := storeGoPart(*library, *dir, dirMode); err != nil {
+			fmt.Fprintf(os.Stderr, "crashguard: %s: Go part not stored: %v\n", *library, err)
+			failed++
+		} else {
+			fmt.Printf("stored the Go part as %s\n", path)
+		}
+	}
 	if failed > 0 {
 		return fmt.Errorf("%d of %d modules not cached", failed, len(order))
 	}
 	return nil
+}
+
+// storeGoPart writes the library's embedded Go part where its cold starts look for it
+// (go_part.c): go-part-<first 32 hex digits of its SHA-256>.so, renamed into place. A
+// process that may write no cache directory (setuid, read-only home) then still finds it in
+// the system cache instead of copying it into memory.
+func storeGoPart(library, dir string, dirMode os.FileMode) (string, error) {
+	f, err := elf.Open(library)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	section := f.Section(".crashguard_go")
+	if section == nil {
+		return "", errors.New("no .crashguard_go section (not built by build.sh?)")
+	}
+	image, err := section.Data()
+	if err != nil {
+		return "", err
+	}
+	sum := sha256.Sum256(image)
+	final := filepath.Join(dir, fmt.Sprintf("go-part-%x.so", sum[:16]))
+	if err := os.MkdirAll(dir, dirMode); err != nil {
+		return "", err
+	}
+	tmp := fmt.Sprintf("%s.tmp.%d", final, os.Getpid())
+	if err := os.WriteFile(tmp, image, 0o644); err != nil {
+		os.Remove(tmp)
+		return "", err
+	}
+	if err := os.Rename(tmp, final); err != nil {
+		os.Remove(tmp)
+		return "", err
+	}
+	return final, nil
 }
 
 func warmOne(path, dir string, store func(string, []byte, []dwarfcache.Entry) error) error {

@@ -1,4 +1,6 @@
-/* status.c — prints its thread count and resident size, then `status crash` dereferences
+/* status.c — prints its thread count, resident size and how many of its mappings hold
+ * crashguard's Go part ("GoPart:", the image go_part.c loads from the cache directory or a
+ * memfd), then `status crash` dereferences
  * NULL; `status sleep MS` sleeps first; `status sleep-crash MS` sleeps, then crashes. */
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,6 +15,13 @@ static void print_status(void) {
             fputs(line, stdout);
     if (f)
         fclose(f);
+    int go_part = 0;
+    f = fopen("/proc/self/maps", "r");
+    while (f && fgets(line, sizeof line, f))
+        go_part += strstr(line, "/go-part-") != NULL || strstr(line, "memfd:crashguard-go") != NULL;
+    if (f)
+        fclose(f);
+    printf("GoPart:\t%d\n", go_part);
     fflush(stdout);
 }
 
