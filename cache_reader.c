@@ -47,18 +47,19 @@ int cg_cache_dirs(char dirs[2][CG_CACHE_DIR_MAX]) {
     if (!getauxval(AT_SECURE)) {
         struct stat st;
         char fallback[64];
+        char uid[12];
         if ((v = getenv("CRASHGUARD_CACHE_DIR")) && *v)
-            snprintf(dirs[n++], CG_CACHE_DIR_MAX, "%s", v);
+            CG_JOIN(dirs[n++], CG_CACHE_DIR_MAX, v);
         else if ((v = getenv("XDG_CACHE_HOME")) && v[0] == '/')
-            snprintf(dirs[n++], CG_CACHE_DIR_MAX, "%s/crashguard", v);
+            CG_JOIN(dirs[n++], CG_CACHE_DIR_MAX, v, "/crashguard");
         else if ((v = getenv("HOME")) && v[0] == '/' && v[1])
-            snprintf(dirs[n++], CG_CACHE_DIR_MAX, "%s/.cache/crashguard", v);
-        else if (snprintf(fallback, sizeof fallback, "/var/tmp/crashguard-%u", (unsigned)geteuid()) > 0 &&
+            CG_JOIN(dirs[n++], CG_CACHE_DIR_MAX, v, "/.cache/crashguard");
+        else if (CG_JOIN(fallback, sizeof fallback, "/var/tmp/crashguard-", cg_decimal(uid, (unsigned)geteuid())) &&
                  lstat(fallback, &st) == 0 && S_ISDIR(st.st_mode) && st.st_uid == geteuid() &&
                  !(st.st_mode & 077))
-            snprintf(dirs[n++], CG_CACHE_DIR_MAX, "%s", fallback);
+            CG_JOIN(dirs[n++], CG_CACHE_DIR_MAX, fallback);
     }
-    snprintf(dirs[n++], CG_CACHE_DIR_MAX, "/var/cache/crashguard");
+    CG_JOIN(dirs[n++], CG_CACHE_DIR_MAX, "/var/cache/crashguard");
     return n;
 }
 
@@ -70,35 +71,47 @@ static int cache_path(char *out, size_t size, const char *dir, const struct cg_m
         id[2 * i + 1] = hex[m->build_id[i] & 15];
     }
     id[2 * m->build_id_len] = 0;
-    int n = snprintf(out, size, "%s/%.2s/%s.cg", dir, id, id + 2);
-    return n > 0 && (size_t)n < size;
+    char first[3] = {id[0], id[1], 0};
+    return m->build_id_len > 1 && CG_JOIN(out, size, dir, "/", first, "/", id + 2, ".cg");
+}
+
+/* A cache file's first 4 KiB are read at once: small files (a program's, the vDSO's) are
+ * then checked with no further system call, large ones with one per table header. */
+struct cache_reader {
+    int fd;
+    size_t window_len;
+    uint8_t window[4096];
+};
+
+/* Reads exactly n bytes at off; 0 on a short read. */
+static int read_at(struct cache_reader *r, void *buf, size_t n, uint64_t off) {
+    if (off <= r->window_len && n <= r->window_len - off) {
+        memcpy(buf, r->window + off, n);
+        return 1;
+    }
+    return pread(r->fd, buf, n, (off_t)off) == (ssize_t)n;
 }
 
 /* Maps and checks one cache file; publishes its tables into m on success. */
-/* Reads exactly n bytes at off; 0 on a short read. */
-static int read_at(int fd, void *buf, size_t n, uint64_t off) {
-    return pread(fd, buf, n, (off_t)off) == (ssize_t)n;
-}
-
-/* Maps and checks one cache file; publishes its tables into m on success.  The checks read
- * with pread: the mapping itself is not touched until a crash needs a table, so a healthy
- * process carries none of its pages (touching a page of a file mapping brings its
- * neighbours along, 64 KiB a time). */
-static int load_cache_file(struct cg_module *m, const char *path) {
-    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+static int load_cache_file(struct cg_module *m, const char *path, uid_t euid) {
+    struct cache_reader reader, *r = &reader;
+    int fd = r->fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
     if (fd < 0)
         return 0;
     struct stat st;
+    ssize_t got;
     uint8_t head[CG_CACHE_HEADER_SIZE + 16 * DIR_ENTRY_SIZE];
     int ok = fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size >= CG_CACHE_HEADER_SIZE &&
-             st.st_size < (1LL << 31) && (st.st_uid == geteuid() || st.st_uid == 0) &&
-             !(st.st_mode & 022) && read_at(fd, head, CG_CACHE_HEADER_SIZE, 0);
+             st.st_size < (1LL << 31) && (st.st_uid == euid || st.st_uid == 0) && !(st.st_mode & 022) &&
+             (got = pread(fd, r->window, sizeof r->window, 0)) >= CG_CACHE_HEADER_SIZE;
+    r->window_len = ok ? (size_t)got : 0;
+    ok = ok && read_at(r, head, CG_CACHE_HEADER_SIZE, 0);
     uint64_t size = ok ? (uint64_t)st.st_size : 0;
     uint32_t count = ok ? le32(head + 12) : 0, id_len = ok ? le32(head + 48) : 0;
     ok = ok && memcmp(head, "CGCACHE1", 8) == 0 && le32(head + 8) == CACHE_VERSION && count <= 16 &&
          id_len == m->build_id_len && memcmp(head + 16, m->build_id, id_len) == 0 &&
          le32(head + 52) == 0 && CG_CACHE_HEADER_SIZE + (uint64_t)count * DIR_ENTRY_SIZE <= size &&
-         read_at(fd, head + CG_CACHE_HEADER_SIZE, count * DIR_ENTRY_SIZE, CG_CACHE_HEADER_SIZE);
+         read_at(r, head + CG_CACHE_HEADER_SIZE, count * DIR_ENTRY_SIZE, CG_CACHE_HEADER_SIZE);
     for (uint32_t i = 16 + id_len; ok && i < 48; i++)
         ok = head[i] == 0;
     uint64_t blob_off[CG_TABLE_KINDS] = {0};
@@ -114,13 +127,19 @@ static int load_cache_file(struct cg_module *m, const char *path) {
             continue;
         if (flags & FLAG_NOTE) {
             note_len[kind] = len < CG_NOTE_MAX - 1 ? len : CG_NOTE_MAX - 1;
-            ok = read_at(fd, notes[kind], note_len[kind], off);
+            ok = read_at(r, notes[kind], note_len[kind], off);
             notes[kind][note_len[kind]] = 0;
             have_note[kind] = 1;
+        } else if (off + 16 <= r->window_len) {
+            const uint8_t *blob_head = r->window + off;
+            ok = len >= 16 && le32(blob_head) == blob_magic[kind] && le64(blob_head + 8) == len;
+            blob_off[kind] = off;
+            have_blob[kind] = 1;
         } else {
-            uint8_t blob_head[16];
-            ok = len >= 16 && read_at(fd, blob_head, 16, off) && le32(blob_head) == blob_magic[kind] &&
-                 le64(blob_head + 8) == len;
+            /* Past the first 4 KiB: its header is checked where it is used (the handler checks
+             * every table's header at every lookup, and the file's checksum before its first
+             * use), not with one more system call per table at every start. */
+            ok = len >= 16;
             blob_off[kind] = off;
             have_blob[kind] = 1;
         }
@@ -153,6 +172,7 @@ static int load_cache_file(struct cg_module *m, const char *path) {
 int cg_load_cached_tables(int *found, int *total) {
     char dirs[2][CG_CACHE_DIR_MAX], path[CG_PATH_MAX];
     int ndirs = cg_cache_dirs(dirs);
+    uid_t euid = geteuid();
     uint32_t n = atomic_load(&cg_module_count);
     *found = *total = 0;
     for (uint32_t i = 0; i < n; i++) {
@@ -164,7 +184,7 @@ int cg_load_cached_tables(int *found, int *total) {
             continue;
         int loaded = 0;
         for (int d = 0; d < ndirs && !loaded; d++)
-            loaded = cache_path(path, sizeof path, dirs[d], m) && load_cache_file(m, path);
+            loaded = cache_path(path, sizeof path, dirs[d], m) && load_cache_file(m, path, euid);
         *found += loaded;
         if (!loaded && cg_config.debug)
             fprintf(stderr, "crashguard: %s: no valid cached tables\n", m->path);

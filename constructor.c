@@ -81,12 +81,18 @@ static int thread_creation_allowed(void) {
     return 1;
 }
 
-static const char *reason_go_must_not_start(void) {
+/* Asked for, or a process Go must never serve: known without a system call. */
+static const char *reason_go_is_excluded(void) {
     const char *v = env("CRASHGUARD_GO");
     if (v && strcmp(v, "off") == 0)
         return "disabled by CRASHGUARD_GO=off";
     if (getauxval(AT_SECURE))
         return "setuid/AT_SECURE process";
+    return 0;
+}
+
+/* Where the Go runtime would fail or abort the host; checked only when Go is needed. */
+static const char *reason_go_cannot_run_here(void) {
     if (getpid() == 1)
         return "process is PID 1 (an init must not host a Go runtime)";
     struct rlimit lim;
@@ -103,7 +109,11 @@ static const char *reason_go_must_not_start(void) {
 
 /* ---- handlers ---- */
 
-static void install_handler(int sig) {
+/* Installs our handler over the disposition it returns in prev (if asked), unless that was
+ * an ignore: an ignored signal stays ignored, the host (or its parent) asked for that.  The
+ * old action comes back from the install itself (one system call per signal, not two), so
+ * an ignore is replaced for the next instruction's time, before main() runs. */
+static int install_handler(int sig, struct sigaction *prev) {
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
     sa.sa_sigaction = cg_signal_handler;
@@ -111,8 +121,14 @@ static void install_handler(int sig) {
      * fault inside the handler is then delivered with the default action by the kernel. */
     sigfillset(&sa.sa_mask);
     sa.sa_flags = SA_SIGINFO | SA_ONSTACK | SA_RESTART;
-    if (cg_real_sigaction(sig, &sa, 0) == 0)
-        cg_hold_signal(sig, &sa);
+    if (cg_real_sigaction(sig, &sa, prev) != 0)
+        return 0;
+    if (prev && !(prev->sa_flags & SA_SIGINFO) && prev->sa_handler == SIG_IGN) {
+        cg_real_sigaction(sig, prev, 0);
+        return 0;
+    }
+    cg_hold_signal(sig, &sa);
+    return 1;
 }
 
 static int is_ours(const struct sigaction *sa) {
@@ -142,7 +158,7 @@ static void take_back_signals_from_go(void) {
         if (handler_installed[sig]) {
             if (!is_ours(&now)) {
                 cg_go_action[sig] = now;
-                install_handler(sig);
+                install_handler(sig, 0);
             }
         } else if (now.sa_handler != dispositions_before_go[sig].sa_handler) {
             /* SIGPIPE and SIGURG: an inherited SIG_IGN must stay an ignore for the host and
@@ -173,12 +189,14 @@ __attribute__((constructor)) static void crashguard_init(void) {
     if (debug_at_load && cg_config.config_note[0])
         fprintf(stderr, "crashguard: configuration: %s\n", cg_config.config_note);
     cg_refresh_modules();
-    if (!cg_program_covered(env("CRASHGUARD_INCLUDE"), env("CRASHGUARD_EXCLUDE"),
-                            atomic_load(&cg_module_count) ? cg_modules[0].path : "")) {
+    if (debug_at_load)
+        cg_executable_path(); /* named in the debug lines below */
+    const char *include = env("CRASHGUARD_INCLUDE"), *exclude = env("CRASHGUARD_EXCLUDE");
+    if ((include || exclude) && !cg_program_covered(include, exclude, cg_executable_path())) {
         cg_config.go_reason = "program not covered by CRASHGUARD_INCLUDE/CRASHGUARD_EXCLUDE";
         if (debug_at_load)
             fprintf(stderr, "crashguard: %s is not covered by CRASHGUARD_INCLUDE/CRASHGUARD_EXCLUDE: "
-                            "no handlers, no Go runtime\n", cg_modules[0].path);
+                            "no handlers, no Go runtime\n", cg_executable_path());
         return;
     }
     cg_config.startup_modules = atomic_load(&cg_module_count);
@@ -186,13 +204,8 @@ __attribute__((constructor)) static void crashguard_init(void) {
     duplicate_report_fd();
     for (int i = 0; i < cg_crash_signal_count; i++) {
         int sig = cg_crash_signals[i];
-        cg_real_sigaction(sig, 0, &cg_prev_action[sig]);
-        /* An ignored signal stays ignored: the host (or its parent) asked for that. */
-        if (!signal_wanted[sig] ||
-            (!(cg_prev_action[sig].sa_flags & SA_SIGINFO) && cg_prev_action[sig].sa_handler == SIG_IGN))
-            continue;
-        install_handler(sig);
-        handler_installed[sig] = 1;
+        if (signal_wanted[sig])
+            handler_installed[sig] = install_handler(sig, &cg_prev_action[sig]);
     }
     cg_install_alt_stack();
 
@@ -200,21 +213,27 @@ __attribute__((constructor)) static void crashguard_init(void) {
      * not run Go still gets names), and when they cover every module Go has nothing to do. */
     static char go_reason[96];
     int found, total;
-    const char *reason = reason_go_must_not_start();
+    const char *reason = reason_go_is_excluded();
     if (cg_load_cached_tables(&found, &total) && !reason) {
-        snprintf(go_reason, sizeof go_reason, "all %d modules' tables were in the cache", total);
+        char n[12];
+        CG_JOIN(go_reason, sizeof go_reason, "all ", cg_decimal(n, (unsigned)total), " modules' tables were in the cache");
         reason = go_reason;
     }
+    if (!reason)
+        reason = reason_go_cannot_run_here();
     if (!reason) {
         /* What the Go runtime might change, to be put back once it installed its handlers. */
         for (int sig = 1; sig < CG_NSIG; sig++)
             cg_real_sigaction(sig, 0, &dispositions_before_go[sig]);
+        cg_executable_path(); /* the Go part reads the program's path from the registry */
         reason = cg_load_go_part();
     }
     if (!reason) {
         cg_config.go_started = 1;
         take_back_signals_from_go();
-        snprintf(go_reason, sizeof go_reason, "tables of %d of %d modules to compute", total - found, total);
+        char n[12], of[12];
+        CG_JOIN(go_reason, sizeof go_reason, "tables of ", cg_decimal(n, (unsigned)(total - found)), " of ",
+                cg_decimal(of, (unsigned)total), " modules to compute");
         reason = go_reason;
     }
     cg_config.go_reason = reason;

@@ -132,16 +132,6 @@ static void read_build_id(struct cg_module *m, const ElfW(Phdr) *ph, uintptr_t b
     }
 }
 
-static void executable_path(char *out, size_t size) {
-    ssize_t n = readlink("/proc/self/exe", out, size - 1);
-    if (n > 0) {
-        out[n] = 0;
-        return;
-    }
-    const char *fn = (const char *)getauxval(AT_EXECFN); /* /proc missing: the exec'd name */
-    snprintf(out, size, "%s", fn ? fn : "?");
-}
-
 struct scan {
     uint8_t seen[CG_MAX_MODULES];
 };
@@ -183,9 +173,9 @@ static int visit_module(struct dl_phdr_info *info, size_t size, void *data) {
         if (info->dlpi_phdr[i].p_type == PT_NOTE && !found.build_id_len)
             read_build_id(&found, &info->dlpi_phdr[i], info->dlpi_addr);
     if (n == 0 && (!info->dlpi_name || !info->dlpi_name[0]))
-        executable_path(found.path, sizeof found.path);
+        found.path[0] = 0; /* the program: cg_executable_path() resolves it when first needed */
     else
-        snprintf(found.path, sizeof found.path, "%s", info->dlpi_name ? info->dlpi_name : "?");
+        CG_JOIN(found.path, sizeof found.path, info->dlpi_name ? info->dlpi_name : "?");
 
     /* A library opened again after dlclose (plugin reloads, a dlopen/dlclose loop): its
      * tables are relative to its load bias and still valid, so the dead entry comes back

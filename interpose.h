@@ -15,6 +15,38 @@ void cg_module_change_handled(void);
 /* Maps cached tables for every registered module that has a valid cache file; returns 1
  * when all modules are covered (the Go runtime then has nothing to do). */
 int cg_load_cached_tables(int *found, int *total);
+/* Joins n strings into out; returns 1 when the whole result fit (out is always terminated).
+ * Load-time code uses it instead of snprintf: printf's code is never touched by many small
+ * programs, and every region of libc we touch becomes resident (64 KiB at a time: fault-
+ * around) in every process that preloads us. */
+#include <string.h>
+static inline int cg_join(char *out, size_t size, const char *const *parts, int n) {
+    size_t used = 0;
+    for (int i = 0; i < n; i++) {
+        size_t len = strlen(parts[i]);
+        if (used + len >= size) {
+            memcpy(out + used, parts[i], size - 1 - used);
+            out[size - 1] = 0;
+            return 0;
+        }
+        memcpy(out + used, parts[i], len);
+        used += len;
+    }
+    out[used] = 0;
+    return 1;
+}
+/* v in decimal, in buf (12 bytes); returns buf. */
+static inline const char *cg_decimal(char buf[12], unsigned v) {
+    char *p = buf + 11;
+    *p = 0;
+    do
+        *--p = (char)('0' + v % 10);
+    while ((v /= 10) && p > buf);
+    return p;
+}
+#define CG_JOIN(out, size, ...) \
+    cg_join(out, size, (const char *const[]){__VA_ARGS__}, sizeof((const char *const[]){__VA_ARGS__}) / sizeof(const char *))
+
 /* The cache directories, the writable per-user one first (if any), the system one last. */
 #include "sigsafe/crashguard.h"
 #define CG_CACHE_DIR_MAX (CG_PATH_MAX - 96)

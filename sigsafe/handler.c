@@ -196,6 +196,7 @@ void cg_signal_handler(int sig, siginfo_t *info, void *ucontext) {
     if (atomic_compare_exchange_strong(&reporter_tid, &none, tid)) {
         wait_for_tables();
         out_init(&report_out);
+        cg_executable_path(); /* before anything prints it (the report file's name may) */
         int file_fd = open_report_file();
         out_add_fd(&report_out, file_fd);
         if (cg_config.journal_socket[0])

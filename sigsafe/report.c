@@ -515,7 +515,7 @@ static void write_text_report(struct cg_out *o, int sig, const siginfo_t *info, 
     uint32_t nmod = atomic_load_explicit(&cg_module_count, memory_order_acquire);
     if (nmod) {
         out_str(o, ", executable ");
-        out_str(o, cg_modules[0].path);
+        out_str(o, cg_executable_path());
     }
     out_str(o, "\nthread: tid ");
     out_dec(o, tid);
@@ -732,7 +732,7 @@ static void write_json_report(struct cg_out *o, int sig, const siginfo_t *info, 
     out_dec(o, getpid());
     out_str(o, ",\"executable\":");
     if (atomic_load_explicit(&cg_module_count, memory_order_acquire))
-        json_str(o, cg_modules[0].path, cg_strlen(cg_modules[0].path));
+        json_str(o, cg_executable_path(), cg_strlen(cg_executable_path()));
     else
         out_str(o, "null");
 

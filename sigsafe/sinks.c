@@ -56,7 +56,7 @@ static int expand(const char *pattern) {
             break;
         }
         case 'e': {
-            const char *exe = atomic_load(&cg_module_count) ? cg_modules[0].path : "unknown";
+            const char *exe = cg_executable_path();
             const char *base = exe;
             for (const char *q = exe; *q; q++)
                 if (*q == '/')
@@ -138,7 +138,7 @@ static size_t field(size_t n, const char *key, const char *value, size_t value_l
 int send_to_journal(int sig, const char *report, size_t len) {
     if (!cg_config.journal_socket[0])
         return 0;
-    const char *exe = atomic_load(&cg_module_count) ? cg_modules[0].path : "?";
+    const char *exe = cg_executable_path();
     char message[512];
     size_t m = 0;
     m = put(message, m, sizeof message, signal_name(sig), cg_strlen(signal_name(sig)));

@@ -1,7 +1,10 @@
 //go:build ignore
 
 #include "symbols.h"
+#include "out.h"
 
+#include <string.h>
+#include <sys/auxv.h>
 #include <unistd.h>
 
 uint32_t last_row_at_or_before(const void *rows, uint32_t count, size_t stride, uint64_t key) {
@@ -140,6 +143,26 @@ const struct cg_unwind_rule *find_unwind_rule(const struct cg_module *m, uint64_
     if (i == h->row_count || rows[i].rule >= h->rule_count)
         return 0;
     return (const struct cg_unwind_rule *)((const char *)h + h->rules_off) + rows[i].rule;
+}
+
+const char *cg_executable_path(void) {
+    if (!atomic_load_explicit(&cg_module_count, memory_order_acquire))
+        return "?";
+    char *path = cg_modules[0].path;
+    if (path[0])
+        return path;
+    ssize_t n = readlink("/proc/self/exe", path, sizeof cg_modules[0].path - 1);
+    if (n > 0) {
+        path[n] = 0;
+        return path;
+    }
+    const char *execfn = (const char *)getauxval(AT_EXECFN); /* no /proc: the exec'd name */
+    size_t len = execfn ? cg_strlen(execfn) : 0;
+    if (!len || len >= sizeof cg_modules[0].path)
+        execfn = "?", len = 1;
+    memcpy(path, execfn, len);
+    path[len] = 0;
+    return path;
 }
 
 struct cg_module cg_modules[CG_MAX_MODULES];
