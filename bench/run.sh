@@ -16,6 +16,8 @@ lib=$tmp/libcrashguard.so
 go build -o "$tmp/crashguard" ./cmd/crashguard
 for p in sleeper crash20 spawn; do gcc -O2 -g -fno-omit-frame-pointer -o "$tmp/$p" "bench/$p.c"; done
 cp /bin/true "$tmp/true"
+echo 'void crashguard_bench_empty(void) {}' > "$tmp/empty.c"   # the floor: any preload at all
+gcc -O2 -shared -fPIC -o "$tmp/empty.so" "$tmp/empty.c"
 g++ -O2 -shared -fPIC -o "$tmp/backward.so" bench/peers/backward_shim.cpp -ldw   # peer: backward-cpp + libdw
 g++ -O2 -shared -fPIC -o "$tmp/absl.so" bench/peers/absl_shim.cpp $(pkg-config --libs absl_failure_signal_handler)
 # cold: a cache directory holding only the Go part's copy (what a first start leaves), where
@@ -37,6 +39,22 @@ hyperfine -N --warmup 30 --runs "$runs" --export-json "$tmp/true.json" \
   "env CRASHGUARD_CACHE_DIR=$warm LD_PRELOAD=$lib $tmp/true" \
   "env LD_PRELOAD=$tmp/backward.so $tmp/true" \
   "env LD_PRELOAD=$tmp/absl.so $tmp/true" >/dev/null
+# No preload, cold, warm and an empty preload, interleaved in 20 rounds of 100 spawns (median of the rounds' medians):
+# drift on a shared VM then hits every column alike, as it does not in hyperfine's
+# one-command-after-another order.
+python3 - "$tmp/spawn" "$tmp/true" "$lib" "$warm" "$cold" "$tmp/empty.so" > "$tmp/interleaved" <<'PY'
+import statistics, subprocess, sys
+spawn, true, lib, warm, cold, empty = sys.argv[1:]
+cases = [[], [f"CRASHGUARD_CACHE_DIR={cold}", f"LD_PRELOAD={lib}"],
+         [f"CRASHGUARD_CACHE_DIR={warm}", f"LD_PRELOAD={lib}"], [f"LD_PRELOAD={empty}"]]
+rounds = [[] for _ in cases]
+for _ in range(20):
+    for i, env in enumerate(cases):
+        out = subprocess.run([spawn, "100", *env, true], capture_output=True, text=True, check=True).stdout
+        rounds[i].append(float(out.split()[0]))
+print(*[statistics.median(r) / 1e3 for r in rounds])
+PY
+read -r w0 w1 w2 we < "$tmp/interleaved"
 # Instructions executed by /bin/true (callgrind counts the dynamic loader too): repeatable
 # where wall time on a shared VM is not.
 instr() { env "$@" valgrind --tool=callgrind --callgrind-out-file=/dev/null "$tmp/true" 2>&1 | awk '/Collected/ {print $4}'; }
@@ -78,7 +96,7 @@ named() { env "$@" "$tmp/crash20" 2>&1 >/dev/null | grep -cE '^ *(#[0-9]+|@).*de
 n_ours=$(named CRASHGUARD_CACHE_DIR=$warm LD_PRELOAD=$lib); n_bw=$(named LD_PRELOAD=$tmp/backward.so); n_ab=$(named LD_PRELOAD=$tmp/absl.so)
 
 mkdir -p bench/results
-python3 - "$k0" "$k1" "$k2" "$i0" "$i1" "$i2" "$t0" "$t1" "$t2" "$s0" "$s1" "$s2" "$st0" "$st1" "$st2" "$c0" "$c1" "$c2" "$u2" "$u52" "$bw" "$ab" "$n_ours" "$n_bw" "$n_ab" "$t3" "$t4" "$s3" "$s4" "$st3" "$st4" > bench/results/latest.md <<'PY'
+python3 - "$k0" "$k1" "$k2" "$i0" "$i1" "$i2" "$t0" "$t1" "$t2" "$s0" "$s1" "$s2" "$st0" "$st1" "$st2" "$c0" "$c1" "$c2" "$u2" "$u52" "$bw" "$ab" "$n_ours" "$n_bw" "$n_ab" "$t3" "$t4" "$s3" "$s4" "$st3" "$st4" "$w0" "$w1" "$w2" "$we" > bench/results/latest.md <<'PY'
 import sys
 k = [[float(x) for x in v.split()] for v in sys.argv[1:4]]
 i = [float(x) for x in sys.argv[4:7]]
@@ -91,6 +109,9 @@ print("| measurement | no preload | Go runs (cold) | warm cache (no Go) |")
 print("|---|---|---|---|")
 print(f"| `/bin/true` instructions (callgrind, incl. the loader) | {i[0]/1e3:.0f} k | {i[1]/1e3:.0f} k ({i[1]/i[0]:.1f}x) | {i[2]/1e3:.0f} k ({i[2]/i[0]:.1f}x) |")
 print(f"| `/bin/true` wall, median (hyperfine) | {t[0]:.2f} ms | {t[1]:.2f} ms ({t[1]/t[0]:.2f}x) | {t[2]:.2f} ms ({t[2]/t[0]:.2f}x) |")
+w = [float(x) for x in a[25:29]]
+print(f"| `/bin/true` wall, interleaved rounds (posix_spawn, no `env`), median | {w[0]:.2f} ms | {w[1]:.2f} ms ({w[1]/w[0]:.2f}x) | {w[2]:.2f} ms ({w[2]/w[0]:.2f}x) |")
+print(f"| the same, an empty preload library instead (the floor of any preload) | {w[0]:.2f} ms | — | {w[3]:.2f} ms ({w[3]/w[0]:.2f}x) |")
 print(f"| clang compiling an empty file (libLLVM, libclang-cpp): wall, median | {k[0][0]/1e3:.1f} ms | {k[1][0]/1e3:.1f} ms ({k[1][0]/k[0][0]:.2f}x) | {k[2][0]/1e3:.1f} ms ({k[2][0]/k[0][0]:.2f}x) |")
 print(f"| clang: CPU (user+sys), mean; max RSS | {k[0][1]/1e3:.1f} ms; {k[0][2]/1024:.0f} MiB | {k[1][1]/1e3:.1f} ms; {k[1][2]/1024:.0f} MiB | {k[2][1]/1e3:.1f} ms; {k[2][2]/1024:.0f} MiB |")
 print(f"| 50 ms program: wall, median | {s[0][0]/1e3:.2f} ms | {s[1][0]/1e3:.2f} ms ({s[1][0]/s[0][0]:.2f}x) | {s[2][0]/1e3:.2f} ms ({s[2][0]/s[0][0]:.2f}x) |")
