@@ -24,24 +24,20 @@ func warmCache(t *testing.T, bins ...string) string {
 	return cache
 }
 
-// goPartMappings is how many mappings of the Go part's image the process had (status.c).
-func goPartMappings(t *testing.T, r result) string {
+// statusField is a number status.c printed ("Threads:", "GoPart:").
+func statusField(t *testing.T, r result, field string) string {
 	t.Helper()
-	m := regexp.MustCompile(`(?m)^GoPart:\s+(\d+)$`).FindStringSubmatch(r.stdout)
+	m := regexp.MustCompile(`(?m)^` + field + `:\s+(\d+)$`).FindStringSubmatch(r.stdout)
 	if m == nil {
-		t.Fatalf("no GoPart count: %s", r)
+		t.Fatalf("no %s count: %s", field, r)
 	}
 	return m[1]
 }
 
-func threads(t *testing.T, r result) string {
-	t.Helper()
-	m := regexp.MustCompile(`(?m)^Threads:\s+(\d+)$`).FindStringSubmatch(r.stdout)
-	if m == nil {
-		t.Fatalf("no thread count: %s", r)
-	}
-	return m[1]
-}
+func threads(t *testing.T, r result) string { t.Helper(); return statusField(t, r, "Threads") }
+
+// goPartMappings is how many mappings of the Go part's image the process had.
+func goPartMappings(t *testing.T, r result) string { t.Helper(); return statusField(t, r, "GoPart") }
 
 // A process whose modules are all cached starts no Go runtime: no Go threads, not one
 // mapping of the Go part, and a crash report as complete as the one the Go side would have
