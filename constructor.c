@@ -157,7 +157,7 @@ static void take_back_signals_from_go(void) {
             continue;
         if (handler_installed[sig]) {
             if (!is_ours(&now)) {
-                cg_go_action[sig] = now;
+                cg_crash_dispositions[cg_crash_slot(sig)].go = now;
                 install_handler(sig, 0);
             }
         } else if (now.sa_handler != dispositions_before_go[sig].sa_handler) {
@@ -205,7 +205,7 @@ __attribute__((constructor)) static void crashguard_init(void) {
     for (int i = 0; i < cg_crash_signal_count; i++) {
         int sig = cg_crash_signals[i];
         if (signal_wanted[sig])
-            handler_installed[sig] = install_handler(sig, &cg_prev_action[sig]);
+            handler_installed[sig] = install_handler(sig, &cg_crash_dispositions[i].prev);
     }
     cg_install_alt_stack();
 

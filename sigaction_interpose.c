@@ -27,8 +27,6 @@
 typedef int (*sigaction_fn)(int, const struct sigaction *, struct sigaction *);
 
 static _Atomic(sigaction_fn) real_sigaction;
-static int held[CG_NSIG];                 /* our handler is in the kernel for this signal */
-static struct sigaction our_action[CG_NSIG];
 
 int cg_real_sigaction(int sig, const struct sigaction *act, struct sigaction *old) {
     sigaction_fn fn = atomic_load(&real_sigaction);
@@ -44,9 +42,10 @@ int cg_real_sigaction(int sig, const struct sigaction *act, struct sigaction *ol
 }
 
 void cg_hold_signal(int sig, const struct sigaction *ours) {
-    if (sig > 0 && sig < CG_NSIG) {
-        our_action[sig] = *ours;
-        held[sig] = 1;
+    int slot = cg_crash_slot(sig);
+    if (slot >= 0) {
+        cg_crash_dispositions[slot].ours = *ours;
+        cg_crash_dispositions[slot].held = 1;
     }
 }
 
@@ -59,24 +58,26 @@ static int is_default(const struct sigaction *act) {
 
 /* sigaction as the program sees it. */
 static int program_sigaction(int sig, const struct sigaction *act, struct sigaction *old) {
-    if (sig <= 0 || sig >= CG_NSIG)
+    int slot = cg_crash_slot(sig);
+    if (slot < 0)
         return cg_real_sigaction(sig, act, old);
+    struct cg_crash_disposition *d = &cg_crash_dispositions[slot];
     /* Ours: held now, or once held and the program now gives the signal back. */
-    int ever_held = our_action[sig].sa_sigaction != 0;
-    if (!held[sig] && !(ever_held && act && is_default(act)))
+    int ever_held = d->ours.sa_sigaction != 0;
+    if (!d->held && !(ever_held && act && is_default(act)))
         return cg_real_sigaction(sig, act, old);
-    struct sigaction believed = cg_prev_action[sig];
+    struct sigaction believed = d->prev;
     if (act && is_default(act)) {
         /* Back to the default: we stand in for it (see the top of this file). */
-        if (cg_real_sigaction(sig, &our_action[sig], 0) != 0)
+        if (cg_real_sigaction(sig, &d->ours, 0) != 0)
             return -1;
-        cg_prev_action[sig] = *act;
-        held[sig] = 1;
+        d->prev = *act;
+        d->held = 1;
     } else if (act) {
         if (cg_real_sigaction(sig, act, 0) != 0)
             return -1;
-        cg_prev_action[sig] = *act;
-        held[sig] = 0; /* the program's own handler is in the kernel now */
+        d->prev = *act;
+        d->held = 0; /* the program's own handler is in the kernel now */
     }
     if (old)
         *old = believed;

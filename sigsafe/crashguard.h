@@ -205,12 +205,21 @@ struct cg_config {
 };
 extern struct cg_config cg_config;
 
-/* Previous dispositions saved before ours went in (restored when we give up the signal). */
-extern struct sigaction cg_prev_action[CG_NSIG];
-/* The Go runtime's handler for the signals it takes (SEGV, BUS, FPE); sa_handler NULL if none. */
-extern struct sigaction cg_go_action[CG_NSIG];
 extern const int cg_crash_signals[];
 extern const int cg_crash_signal_count;
+#define CG_NCRASH 7
+/* sig's index in cg_crash_signals, or -1. */
+int cg_crash_slot(int sig);
+
+/* Each crash signal's dispositions, by slot: kept together, and for these seven signals
+ * only, so that installing the handlers at every start writes one page, not six. */
+struct cg_crash_disposition {
+    struct sigaction prev; /* saved before ours went in: restored when we give the signal up */
+    struct sigaction go;   /* the Go runtime's handler (SEGV, BUS, FPE); sa_handler NULL if none */
+    struct sigaction ours; /* our handler as installed: what a SIG_DFL request puts back */
+    int held;              /* our handler is in the kernel for this signal */
+};
+extern struct cg_crash_disposition cg_crash_dispositions[CG_NCRASH];
 
 /* ---- per-thread facts, set by the pthread_create interposer (initial-exec TLS) ---- */
 

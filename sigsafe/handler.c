@@ -29,10 +29,16 @@
 #include "sinks.h"
 
 struct cg_config cg_config = {.report_fd = -1, .max_frames = 100};
-struct sigaction cg_prev_action[CG_NSIG];
-struct sigaction cg_go_action[CG_NSIG];
-const int cg_crash_signals[] = {SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGABRT, SIGTRAP, SIGSYS};
-const int cg_crash_signal_count = (int)(sizeof cg_crash_signals / sizeof cg_crash_signals[0]);
+const int cg_crash_signals[CG_NCRASH] = {SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGABRT, SIGTRAP, SIGSYS};
+const int cg_crash_signal_count = CG_NCRASH;
+struct cg_crash_disposition cg_crash_dispositions[CG_NCRASH];
+
+int cg_crash_slot(int sig) {
+    for (int i = 0; i < CG_NCRASH; i++)
+        if (cg_crash_signals[i] == sig)
+            return i;
+    return -1;
+}
 __thread struct cg_thread cg_self;
 
 static _Atomic pid_t reporter_tid;    /* the thread writing the report; 0 while none */
@@ -96,7 +102,10 @@ static void unblock(int sig) {
  * is a PID-namespace init, whose default-fatal signals the kernel drops: exit as the shell
  * would report the signal. */
 static void die_as_before(int sig, siginfo_t *info) {
-    const struct sigaction *prev = &cg_prev_action[sig];
+    /* Only the crash signals are ever handled here; anything else dies of the default. */
+    static const struct sigaction default_action = {.sa_handler = SIG_DFL};
+    int slot = cg_crash_slot(sig);
+    const struct sigaction *prev = slot >= 0 ? &cg_crash_dispositions[slot].prev : &default_action;
     cg_config.sigaction(sig, prev, 0);
     if (refires_by_itself(sig, info))
         return;
@@ -160,11 +169,12 @@ void cg_signal_handler(int sig, siginfo_t *info, void *ucontext) {
     /* 1. Go's compiler turns nil checks into faults it recovers from as panics; on Go's
      *    own threads, Go decides.  If the fault is not Go's, Go forwards it back here and
      *    in_go_forward makes us report it. */
-    if (cg_self.is_go_thread && !cg_self.in_go_forward && info->si_code > 0 &&
-        sig < CG_NSIG && (cg_go_action[sig].sa_flags & SA_SIGINFO) &&
-        cg_go_action[sig].sa_sigaction) {
+    int slot = cg_crash_slot(sig);
+    const struct sigaction *go = slot >= 0 ? &cg_crash_dispositions[slot].go : 0;
+    if (cg_self.is_go_thread && !cg_self.in_go_forward && info->si_code > 0 && go &&
+        (go->sa_flags & SA_SIGINFO) && go->sa_sigaction) {
         cg_self.in_go_forward = 1;
-        cg_go_action[sig].sa_sigaction(sig, info, ucontext);
+        go->sa_sigaction(sig, info, ucontext);
         cg_self.in_go_forward = 0;
         errno = saved_errno;
         return;
