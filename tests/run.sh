@@ -39,6 +39,6 @@ echo "== go test"
 go test -count=1 -timeout 40m ./...
 echo "== fuzz (bounded): parsers of files a host can present"
 for target in preload:FuzzELFSymbols preload:FuzzEhFrame dwarfcache:FuzzDecodeCache dwarfcache:FuzzExtract \
-              tests/configfuzz:FuzzConfig; do
+              tests/configfuzz:FuzzConfig tests/cachefuzz:FuzzCacheReader; do
   go test -run '^$' -fuzz "^${target#*:}\$" -fuzztime 10s "./${target%%:*}"
 done
