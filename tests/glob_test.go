@@ -19,7 +19,9 @@ func TestGlobMatcherAgreesWithDoublestar(t *testing.T) {
 		t.Fatalf("gcc: %v\n%s", err, out)
 	}
 	patterns := []string{"**", "/opt/app/**", "/opt/**/bin/*", "/usr/bin/*", "/usr/*/python3*", "/a/[bc]/x", "/a/[!b]/x",
-		"/a/?/x", "/srv/**/*.so", "/**/lib*", "/opt/app", "/opt/*", "**/bin/**", "/x/**/y/**/z", "*"}
+		"/a/?/x", "/srv/**/*.so", "/**/lib*", "/opt/app", "/opt/*", "**/bin/**", "/x/**/y/**/z", "*",
+		"/opt/{app,srv}/**", "/usr/{bin,sbin,local/*}/*", "/{a,x}/{[bc],y}/{x,z}", "{/opt/app,/usr/bin/true}",
+		"/x/{y,}/z", "/srv/{lib/,}lib*.so", "/{opt/{app,bin},usr}/**", "/a/{b,[!z]}/x", "/usr/bin/{tr{ue,ix},x}"}
 	paths := []string{"/opt/app", "/opt/app/", "/opt/app/bin/server", "/opt/bin/x", "/opt/a/b/bin/x", "/usr/bin/true",
 		"/usr/bin/sub/true", "/usr/local/python3.11", "/a/c/x", "/a/b/x", "/a/bb/x", "/srv/lib/libx.so", "/srv/libx.so",
 		"/lib/libc.so.6", "/x/y/z", "/x/1/y/2/z", "/x/y", "relative/bin/tool", "bin", ""}
@@ -66,6 +68,9 @@ func TestIncludeExcludePrograms(t *testing.T) {
 		{[]string{"CRASHGUARD_INCLUDE=/opt/app/**:" + dir + "/core-*"}, true},
 		{[]string{"CRASHGUARD_EXCLUDE=" + dir + "/**"}, false},
 		{[]string{"CRASHGUARD_INCLUDE=/**", "CRASHGUARD_EXCLUDE=/usr/**"}, true},
+		// Braces hold commas that do not separate the list's patterns.
+		{[]string{"CRASHGUARD_INCLUDE=/opt/{a,b}/**," + dir + "/{nothing,core-*}"}, true},
+		{[]string{"CRASHGUARD_EXCLUDE=/opt/x:{/usr/bin/*," + dir + "/core-*}"}, false},
 	}
 	for _, c := range cases {
 		r := run(t, runOpts{preload: true, env: append(c.env, "CRASHGUARD_DEBUG=1")}, bin, "null")

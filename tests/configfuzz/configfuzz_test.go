@@ -21,6 +21,7 @@ func FuzzConfig(f *testing.F) {
 	f.Add("stderr,file:/tmp/%p", "SEGV,BUS", "json", "/opt/**", "/opt/x/**", "/opt/app/y")
 	f.Add("file:relative", ",,,", "xml", "[", "**/**/**", "")
 	f.Add(strings.Repeat("journal:/x,", 200), strings.Repeat("SIG", 300), "", strings.Repeat("/**", 100), "*", strings.Repeat("/a", 600))
+	f.Add("", "", "", strings.Repeat("{a,b,c,d}", 12), "/{x,{y,{z,}}}/**,{", "/a/b/c")
 	f.Fuzz(func(t *testing.T, output, signals, format, include, exclude, exe string) {
 		for _, s := range []string{output, signals, format, include, exclude, exe} {
 			if strings.IndexByte(s, 0) >= 0 {
