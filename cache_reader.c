@@ -92,7 +92,10 @@ static int read_at(struct cache_reader *r, void *buf, size_t n, uint64_t off) {
     return pread(r->fd, buf, n, (off_t)off) == (ssize_t)n;
 }
 
-/* Maps and checks one cache file; publishes its tables into m on success. */
+/* Maps and checks one cache file; publishes its tables into m on success.  The checks read
+ * with pread: the mapping itself is not touched until a crash needs a table, so a healthy
+ * process carries none of its pages (touching a page of a file mapping brings its
+ * neighbours along, 64 KiB a time). */
 static int load_cache_file(struct cg_module *m, const char *path, uid_t euid) {
     struct cache_reader reader, *r = &reader;
     int fd = r->fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);

@@ -26,6 +26,7 @@
 #include <unistd.h>
 
 #include "interpose.h"
+#include "seam.h"
 #include "sigsafe/crashguard.h"
 
 typedef void *(*dlopen_fn)(const char *, int);
@@ -116,19 +117,11 @@ static struct {
 } loader_counters;
 
 static void read_build_id(struct cg_module *m, const ElfW(Phdr) *ph, uintptr_t bias) {
-    const char *p = (const char *)(bias + ph->p_vaddr), *end = p + ph->p_memsz;
-    while (p + sizeof(ElfW(Nhdr)) <= end) {
-        const ElfW(Nhdr) *n = (const ElfW(Nhdr) *)p;
-        size_t name_size = (n->n_namesz + 3) & ~(size_t)3, desc_size = (n->n_descsz + 3) & ~(size_t)3;
-        const char *name = p + sizeof *n, *desc = name + name_size;
-        if (desc + desc_size > end)
-            return;
-        if (n->n_type == NT_GNU_BUILD_ID && n->n_namesz == 4 && memcmp(name, "GNU", 4) == 0) {
-            m->build_id_len = n->n_descsz < CG_BUILD_ID_MAX ? n->n_descsz : CG_BUILD_ID_MAX;
-            memcpy(m->build_id, desc, m->build_id_len);
-            return;
-        }
-        p = desc + desc_size;
+    uint32_t size;
+    const char *desc = cg_find_note(ph, bias, NT_GNU_BUILD_ID, "GNU", 4, &size);
+    if (desc) {
+        m->build_id_len = size < CG_BUILD_ID_MAX ? size : CG_BUILD_ID_MAX;
+        memcpy(m->build_id, desc, m->build_id_len);
     }
 }
 

@@ -10,8 +10,10 @@
  */
 #ifndef CG_SEAM_H
 #define CG_SEAM_H
+#include <link.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "sigsafe/crashguard.h"
 
@@ -32,4 +34,24 @@ struct cg_seam {
     void (*module_change_handled)(void);
 };
 
+/* The descriptor of the first note of this type and name (with its NUL) in a loaded
+ * PT_NOTE segment, its size in *desc_size; 0 if none.  Both parts read notes: the C part
+ * the modules' build-ids, the Go part the seam's note. */
+static inline const char *cg_find_note(const ElfW(Phdr) *ph, uintptr_t bias, uint32_t type,
+                                       const char *name, uint32_t name_size, uint32_t *desc_size) {
+    const char *p = (const char *)(bias + ph->p_vaddr), *end = p + ph->p_memsz;
+    while (p + sizeof(ElfW(Nhdr)) <= end) {
+        const ElfW(Nhdr) *n = (const ElfW(Nhdr) *)p;
+        const char *note_name = p + sizeof *n, *desc = note_name + ((n->n_namesz + 3) & ~(size_t)3);
+        const char *next = desc + ((n->n_descsz + 3) & ~(size_t)3);
+        if (next > end)
+            return 0;
+        if (n->n_type == type && n->n_namesz == name_size && memcmp(note_name, name, name_size) == 0) {
+            *desc_size = n->n_descsz;
+            return desc;
+        }
+        p = next;
+    }
+    return 0;
+}
 #endif

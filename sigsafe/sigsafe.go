@@ -18,24 +18,15 @@ package sigsafe
 static int find_seam_note(struct dl_phdr_info *info, size_t size, void *out) {
 	(void)size;
 	for (int i = 0; i < info->dlpi_phnum; i++) {
-		const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
-		if (ph->p_type != PT_NOTE)
-			continue;
-		const char *p = (const char *)(info->dlpi_addr + ph->p_vaddr), *end = p + ph->p_memsz;
-		while (p + sizeof(ElfW(Nhdr)) <= end) {
-			const ElfW(Nhdr) *n = (const ElfW(Nhdr) *)p;
-			const char *name = p + sizeof *n, *desc = name + ((n->n_namesz + 3) & ~3u);
-			const char *next = desc + ((n->n_descsz + 3) & ~3u);
-			if (next > end)
-				break;
-			if (n->n_type == CG_SEAM_NOTE_TYPE && n->n_namesz == sizeof CG_SEAM_NOTE_NAME &&
-			    n->n_descsz == 8 && memcmp(name, CG_SEAM_NOTE_NAME, sizeof CG_SEAM_NOTE_NAME) == 0) {
-				int64_t distance;
-				memcpy(&distance, desc, sizeof distance);
-				*(struct cg_seam **)out = (struct cg_seam *)(desc + distance);
-				return 1;
-			}
-			p = next;
+		uint32_t desc_size;
+		const char *desc = info->dlpi_phdr[i].p_type != PT_NOTE ? 0 :
+			cg_find_note(&info->dlpi_phdr[i], info->dlpi_addr, CG_SEAM_NOTE_TYPE, CG_SEAM_NOTE_NAME,
+			             sizeof CG_SEAM_NOTE_NAME, &desc_size);
+		if (desc && desc_size == 8) {
+			int64_t distance;
+			memcpy(&distance, desc, sizeof distance);
+			*(struct cg_seam **)out = (struct cg_seam *)(desc + distance);
+			return 1;
 		}
 	}
 	return 0;
