@@ -208,6 +208,7 @@ __attribute__((constructor)) static void crashguard_init(void) {
             handler_installed[sig] = install_handler(sig, &cg_crash_dispositions[i].prev);
     }
     cg_install_alt_stack();
+    cg_config.armed = 1;
 
     /* Go only when needed: cached tables are mapped whatever happens (a process that must
      * not run Go still gets names), and when they cover every module Go has nothing to do. */

@@ -200,6 +200,8 @@ struct cg_config {
     /* The C library's sigaction: ours (sigaction_interpose.c) would keep our handler. */
     int (*sigaction)(int, const struct sigaction *, struct sigaction *);
     uint32_t startup_modules; /* registry entries before main(); later ones came by dlopen */
+    int armed;            /* the constructor installed the handlers: the library is on and
+                           * covers this program (interposers pass through otherwise) */
     int go_started;       /* 1 when the Go runtime was allowed to start */
     const char *go_reason; /* why Go did or did not start (static string) */
 };
