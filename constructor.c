@@ -3,47 +3,58 @@
 /*
  * constructor.c — what happens when the library is loaded, before the host's main().
  *
- * One constructor: snapshot the modules, save every signal disposition, install our handler,
- * give the main thread an alternate stack, map the cached tables, and decide whether the Go
- * part must be loaded at all (research go-cshared-preload §9.2, §13).  Only when some
- * module's tables are missing and nothing forbids it is the Go part loaded (go_part.c); its
- * runtime installs its handlers and starts its init thread, which runs the precomputation
- * (export.go) concurrently with main().  Then we go back on top of Go's handlers for the
- * signals Go takes, and restore every other disposition Go changed.
+ * One constructor: read the configuration, snapshot the modules, save every crash signal's
+ * disposition and install our handler, give the main thread an alternate stack, map the
+ * tables that are cached, and start a helper process for the modules whose tables are not
+ * (sigsafe/spawn.c).  The host itself never runs Go and gets no thread of ours: the tables
+ * are computed in the helper, written to the cache, and mapped by the handler at a crash
+ * if they were not there at load (sigsafe/late_tables.c).
  */
-#include <dlfcn.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <sys/auxv.h>
-#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "interpose.h"
-#include "sigsafe/crashguard.h"
+#include "sigsafe/precompute.h"
+#include "sigsafe/registry.h"
 
-/* Go's runtime needs about 1.6 GB of address space reservations and a handful of threads;
- * below these limits it aborts the host (research §5), so it must not start. */
-#define GO_MIN_ADDRESS_SPACE ((rlim_t)3 << 30)
-#define GO_MIN_NPROC 256
 #define REPORT_FD_FLOOR 1000
 
 static int debug_at_load;
-static struct sigaction dispositions_before_go[CG_NSIG];
-static int handler_installed[CG_NSIG];
+static const char *debug_file; /* CRASHGUARD_DEBUG=/path: lines appended there, not to stderr */
 static int signal_wanted[CG_NSIG];
 extern void *__libc_stack_end;
-
-/* ---- configuration (the operators' issue extends this) ---- */
 
 static const char *env(const char *name) {
     /* setuid and other AT_SECURE processes must not be steered by their caller's environment. */
     return getauxval(AT_SECURE) ? 0 : getenv(name);
+}
+
+/* One line of load-time explanation (CRASHGUARD_DEBUG). */
+__attribute__((format(printf, 1, 2))) static void debug_line(const char *format, ...) {
+    if (!debug_at_load)
+        return;
+    char line[1024];
+    va_list ap;
+    va_start(ap, format);
+    int n = vsnprintf(line, sizeof line, format, ap);
+    va_end(ap);
+    if (n < 0)
+        return;
+    if ((size_t)n >= sizeof line)
+        n = sizeof line - 1;
+    int fd = debug_file ? open(debug_file, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600) : 2;
+    if (fd >= 0 && write(fd, line, (size_t)n) < 0)
+        n = 0;
+    if (debug_file && fd >= 0)
+        close(fd);
 }
 
 /* ---- the report descriptor ---- */
@@ -66,53 +77,12 @@ static void duplicate_report_fd(void) {
     cg_config.report_fd = fd;
 }
 
-/* ---- when the Go part must not be loaded ---- */
-
-static void *probe_thread(void *arg) { return arg; }
-
-/* Under a seccomp filter (container runtimes, systemd's SystemCallFilter=) thread creation
- * may be refused (clone3 with EPERM: moby/moby#42680); the Go runtime then aborts the host
- * from its constructor.  One throw-away thread tells, only where a filter is active. */
-static int thread_creation_allowed(void) {
-    pthread_t t;
-    if (cg_real_pthread_create(&t, 0, probe_thread, 0) != 0)
-        return 0;
-    pthread_join(t, 0);
-    return 1;
-}
-
-/* Asked for, or a process Go must never serve: known without a system call. */
-static const char *reason_go_is_excluded(void) {
-    const char *v = env("CRASHGUARD_GO");
-    if (v && strcmp(v, "off") == 0)
-        return "disabled by CRASHGUARD_GO=off";
-    if (getauxval(AT_SECURE))
-        return "setuid/AT_SECURE process";
-    return 0;
-}
-
-/* Where the Go runtime would fail or abort the host; checked only when Go is needed. */
-static const char *reason_go_cannot_run_here(void) {
-    if (getpid() == 1)
-        return "process is PID 1 (an init must not host a Go runtime)";
-    struct rlimit lim;
-    if (getrlimit(RLIMIT_AS, &lim) == 0 && lim.rlim_cur != RLIM_INFINITY &&
-        lim.rlim_cur < GO_MIN_ADDRESS_SPACE)
-        return "RLIMIT_AS below 3 GiB is too low for the Go runtime";
-    if (geteuid() != 0 && getrlimit(RLIMIT_NPROC, &lim) == 0 && lim.rlim_cur != RLIM_INFINITY &&
-        lim.rlim_cur < GO_MIN_NPROC)
-        return "RLIMIT_NPROC below 256 is too low for the Go runtime's threads";
-    if (prctl(PR_GET_SECCOMP, 0, 0, 0, 0) == 2 && !thread_creation_allowed())
-        return "a seccomp filter refuses thread creation (the Go runtime would abort)";
-    return 0;
-}
-
 /* ---- handlers ---- */
 
-/* Installs our handler over the disposition it returns in prev (if asked), unless that was
- * an ignore: an ignored signal stays ignored, the host (or its parent) asked for that.  The
- * old action comes back from the install itself (one system call per signal, not two), so
- * an ignore is replaced for the next instruction's time, before main() runs. */
+/* Installs our handler over the disposition it returns in prev, unless that was an ignore:
+ * an ignored signal stays ignored, the host (or its parent) asked for that.  The old action
+ * comes back from the install itself (one system call per signal, not two), so an ignore is
+ * replaced for the next instruction's time, before main() runs. */
 static int install_handler(int sig, struct sigaction *prev) {
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
@@ -123,16 +93,12 @@ static int install_handler(int sig, struct sigaction *prev) {
     sa.sa_flags = SA_SIGINFO | SA_ONSTACK | SA_RESTART;
     if (cg_real_sigaction(sig, &sa, prev) != 0)
         return 0;
-    if (prev && !(prev->sa_flags & SA_SIGINFO) && prev->sa_handler == SIG_IGN) {
+    if (!(prev->sa_flags & SA_SIGINFO) && prev->sa_handler == SIG_IGN) {
         cg_real_sigaction(sig, prev, 0);
         return 0;
     }
     cg_hold_signal(sig, &sa);
     return 1;
-}
-
-static int is_ours(const struct sigaction *sa) {
-    return (sa->sa_flags & SA_SIGINFO) && sa->sa_sigaction == cg_signal_handler;
 }
 
 static void main_stack_bounds(void) {
@@ -147,38 +113,44 @@ static void main_stack_bounds(void) {
     cg_config.main_stack_lo = top > size ? top - size : 0;
 }
 
-/* Go recorded our handler as the one to forward non-Go faults to, and may have changed other
- * dispositions: we go back on top for the crash signals and hand Go the faults of its own
- * threads (handler.c, step 1). */
-static void take_back_signals_from_go(void) {
-    for (int sig = 1; sig < CG_NSIG; sig++) {
-        struct sigaction now;
-        if (cg_real_sigaction(sig, 0, &now) != 0)
-            continue;
-        if (handler_installed[sig]) {
-            if (!is_ours(&now)) {
-                cg_crash_dispositions[cg_crash_slot(sig)].go = now;
-                install_handler(sig, 0);
-            }
-        } else if (now.sa_handler != dispositions_before_go[sig].sa_handler) {
-            /* SIGPIPE and SIGURG: an inherited SIG_IGN must stay an ignore for the host and
-             * its children, and a default must stay a default. */
-            cg_real_sigaction(sig, &dispositions_before_go[sig], 0);
-        }
-    }
+/* ---- tables ---- */
+
+/* Maps what is cached; starts a helper for the rest.  Returns what the debug line says. */
+static const char *tables_at_load(int *missing, char *why, size_t size) {
+    struct cg_cache_scratch scratch; /* ~5 KiB of the constructor's stack, not of every process's .bss */
+    cg_setup_precompute();
+    *missing = cg_map_cached_tables(&scratch, 0);
+    if (!*missing)
+        return "every module's tables were cached";
+    if (cg_precompute.off_reason)
+        return cg_precompute.off_reason;
+    pid_t helper = cg_spawn_helper(0);
+    char n[12];
+    if (helper > 0)
+        CG_JOIN(why, size, "helper ", cg_decimal(n, (unsigned)helper), " started for the missing tables");
+    else if (helper == 0 && cg_precompute.reaper)
+        CG_JOIN(why, size, "no helper started: orphans come back to this process (PID 1 or a subreaper), "
+                           "so it starts one only at a crash");
+    else if (helper == 0)
+        CG_JOIN(why, size, "no helper started: the missing tables are being built by another process, "
+                           "or have no build-id");
+    else
+        CG_JOIN(why, size, "no helper started: ", strerror(cg_precompute.spawn_error));
+    return why;
 }
 
 __attribute__((constructor)) static void crashguard_init(void) {
+    if (cg_is_helper_process())
+        return; /* the helper's own process: no host to guard */
     const char *v = env("CRASHGUARD_DEBUG");
     debug_at_load = v && *v && strcmp(v, "0") != 0;
-    cg_config.debug = debug_at_load;
+    debug_file = debug_at_load && v[0] == '/' ? v : 0;
+    cg_config.debug = debug_at_load ? (debug_file ? 2 : 1) : 0;
     cg_config.main_tid = getpid();
 
     v = env("CRASHGUARD");
     if (v && strcmp(v, "off") == 0) {
-        cg_config.go_reason = "disabled by CRASHGUARD=off";
-        if (debug_at_load)
-            fprintf(stderr, "crashguard: off (CRASHGUARD=off): no handlers installed\n");
+        debug_line("crashguard: off (CRASHGUARD=off): no handlers installed\n");
         return;
     }
 
@@ -186,62 +158,32 @@ __attribute__((constructor)) static void crashguard_init(void) {
     cg_parse_output(env("CRASHGUARD_OUTPUT"));
     cg_parse_signals(env("CRASHGUARD_SIGNALS"), signal_wanted);
     cg_parse_format(env("CRASHGUARD_FORMAT"));
-    if (debug_at_load && cg_config.config_note[0])
-        fprintf(stderr, "crashguard: configuration: %s\n", cg_config.config_note);
     cg_refresh_modules();
-    if (debug_at_load)
-        cg_executable_path(); /* named in the debug lines below */
     const char *include = env("CRASHGUARD_INCLUDE"), *exclude = env("CRASHGUARD_EXCLUDE");
     if ((include || exclude) && !cg_program_covered(include, exclude, cg_executable_path())) {
-        cg_config.go_reason = "program not covered by CRASHGUARD_INCLUDE/CRASHGUARD_EXCLUDE";
-        if (debug_at_load)
-            fprintf(stderr, "crashguard: %s is not covered by CRASHGUARD_INCLUDE/CRASHGUARD_EXCLUDE: "
-                            "no handlers, no Go runtime\n", cg_executable_path());
+        debug_line("crashguard: %s is not covered by CRASHGUARD_INCLUDE/CRASHGUARD_EXCLUDE: no handlers\n",
+                   cg_executable_path());
         return;
     }
-    cg_config.startup_modules = atomic_load(&cg_module_count);
     main_stack_bounds();
     duplicate_report_fd();
     for (int i = 0; i < cg_crash_signal_count; i++) {
         int sig = cg_crash_signals[i];
         if (signal_wanted[sig])
-            handler_installed[sig] = install_handler(sig, &cg_crash_dispositions[i].prev);
+            install_handler(sig, &cg_crash_dispositions[i].prev);
     }
     cg_install_alt_stack();
     cg_config.armed = 1;
 
-    /* Go only when needed: cached tables are mapped whatever happens (a process that must
-     * not run Go still gets names), and when they cover every module Go has nothing to do. */
-    static char go_reason[96];
-    int found, total;
-    const char *reason = reason_go_is_excluded();
-    if (cg_load_cached_tables(&found, &total) && !reason) {
-        char n[12];
-        CG_JOIN(go_reason, sizeof go_reason, "all ", cg_decimal(n, (unsigned)total), " modules' tables were in the cache");
-        reason = go_reason;
-    }
-    if (!reason)
-        reason = reason_go_cannot_run_here();
-    if (!reason) {
-        /* What the Go runtime might change, to be put back once it installed its handlers. */
-        for (int sig = 1; sig < CG_NSIG; sig++)
-            cg_real_sigaction(sig, 0, &dispositions_before_go[sig]);
-        cg_executable_path(); /* the Go part reads the program's path from the registry */
-        reason = cg_load_go_part();
-    }
-    if (!reason) {
-        cg_config.go_started = 1;
-        take_back_signals_from_go();
-        char n[12], of[12];
-        CG_JOIN(go_reason, sizeof go_reason, "tables of ", cg_decimal(n, (unsigned)(total - found)), " of ",
-                cg_decimal(of, (unsigned)total), " modules to compute");
-        reason = go_reason;
-    }
-    cg_config.go_reason = reason;
-    if (debug_at_load)
-        fprintf(stderr,
-                "crashguard: handlers installed for SEGV BUS ILL FPE ABRT TRAP SYS; %u modules, "
-                "%d with cached tables; report fd %d; alt stack %zu bytes; Go runtime %s (%s)\n",
-                atomic_load(&cg_module_count), found, cg_config.report_fd, cg_alt_stack_size(),
-                cg_config.go_started ? "starts" : "does not start", cg_config.go_reason);
+    char why[160];
+    int missing;
+    const char *tables = tables_at_load(&missing, why, sizeof why);
+    if (!debug_at_load)
+        return;
+    if (cg_config.config_note[0])
+        debug_line("crashguard: configuration: %s\n", cg_config.config_note);
+    debug_line("crashguard: handlers installed for SEGV BUS ILL FPE ABRT TRAP SYS in %s; %u modules, "
+               "%d without cached tables; report fd %d; alt stack %zu bytes; %s\n",
+               cg_executable_path(), atomic_load(&cg_module_count), missing, cg_config.report_fd,
+               cg_alt_stack_size(), tables);
 }

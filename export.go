@@ -1,23 +1,23 @@
-//go:debug containermaxprocs=0
-//go:debug updatemaxprocs=0
-
-// Command libcrashguard is built with -buildmode=c-shared into libcrashguard.so. Its only Go
-// entry is the precomputation, run by the Go runtime's init thread while the host's main()
-// goes on; the crash handler itself is C (sigsafe/) and never calls into Go.
-//
-// The //go:debug lines keep the runtime from holding cgroup files open for the process's
-// lifetime.
+// Command libcrashguard is built with -buildmode=c-shared into the Go part that build.sh
+// embeds in libcrashguard.so. It is loaded only into the helper process a host starts for
+// the tables it lacks (helper_main.c, go_part.c) — never into a host — and its one entry is
+// its initialization: it reads the helper's arguments, builds and caches the tables, and
+// exits the process. It exports nothing.
 package main
 
 /*
-#cgo CFLAGS: -std=gnu11 -D_GNU_SOURCE -O2 -Wall -Wextra -Wno-trigraphs -Wno-unused-parameter -Werror -ftls-model=initial-exec -fno-omit-frame-pointer -fno-stack-protector
+#cgo CFLAGS: -std=gnu11 -D_GNU_SOURCE -O2 -Wall -Wextra -Wno-trigraphs -Wno-unused-parameter -Werror -fno-omit-frame-pointer -fno-stack-protector
 */
 import "C"
 
-import "crashguard/preload"
+import (
+	"os"
+
+	"crashguard/preload"
+)
 
 func init() {
-	preload.Run()
+	os.Exit(preload.Helper(os.Args[1:]))
 }
 
 func main() {}

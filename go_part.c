@@ -1,22 +1,16 @@
 //go:build ignore
 
 /*
- * go_part.c — the Go part is loaded only into a process that has tables to compute.
+ * go_part.c — load the Go part into the helper process (helper_main.c).  Never in a host.
  *
- * libcrashguard.so is the C part: handler, interposers, cache reader.  The Go part — the
- * c-shared library build.sh makes with `go build -buildmode=c-shared` — travels inside it
- * as the non-allocated section .crashguard_go, so the loader neither maps nor relocates it
- * in the processes that never need it (a warm start: every module's tables were cached;
- * research go-cshared-preload §4: merely loading a Go c-shared library costs ~0.3 ms and
- * ~0.5 MiB per process even when its runtime never starts).
- *
- * When the constructor decides Go must run, the Go part is dlopen'ed RTLD_LOCAL (none of
- * its symbols can interpose the host's, and none of ours are exported for it) from a copy
- * of the image in the cache directory, go-part-<content hash>.so: written once, atomically,
- * then shared through the page cache by every later cold start; loaded through
- * /proc/self/fd, like the memfd below, so /proc is needed.  Where no cache directory
- * is writable or executable, the image is copied into a memfd instead (~3 ms for 3.6 MB).
- * The Go part finds our struct cg_seam through the note below (seam.h).  Load-time code.
+ * The Go part — the c-shared library build.sh makes with `go build -buildmode=c-shared` of
+ * export.go, preload/ and dwarfcache/ — travels inside libcrashguard.so as the non-allocated
+ * section .crashguard_go, which no loader ever maps.  The helper dlopens it RTLD_LOCAL from a
+ * copy of the image in a cache directory, go-part-<content hash>.so: written once per
+ * library build (by the first helper, or `crashguard warm --library`), then shared through
+ * the page cache by every later helper; loaded through /proc/self/fd, so the file checked is
+ * the file loaded.  Where no copy can be written or used, the image is copied into a memfd
+ * instead (~3 ms for 3.6 MB).  Its initialization reads the helper's own arguments.
  */
 #include <dlfcn.h>
 #include <elf.h>
@@ -27,11 +21,9 @@
 #include <sys/mman.h>
 #include <sys/sendfile.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "interpose.h"
-#include "seam.h"
 
 #ifndef MFD_EXEC
 #define MFD_EXEC 0x0010U /* Linux 6.3: executable memfd under vm.memfd_noexec=1 */
@@ -41,47 +33,7 @@
 #define CG_GO_PART_ID ""
 #endif
 #define GO_PART_SECTION ".crashguard_go"
-
-__attribute__((visibility("hidden"), used)) struct cg_seam cg_seam = {
-    .version = CG_SEAM_VERSION,
-    .size = sizeof(struct cg_seam),
-    .modules = cg_modules,
-    .module_count = &cg_module_count,
-    .config = &cg_config,
-    .global_note = cg_global_note,
-    .global_note_set = &cg_global_note_set,
-    .precompute_done = &cg_precompute_done,
-    .wait_for_module_change = cg_wait_for_module_change,
-    .module_change_handled = cg_module_change_handled,
-};
-
-/* The note through which the Go part finds cg_seam (seam.h): its descriptor is the distance
- * from itself to cg_seam, a link-time constant, so no relocation and no exported symbol. */
-#define CG_STR2(x) #x
-#define CG_STR(x) CG_STR2(x)
-__asm__(".pushsection .note.crashguard,\"a\",@note\n"
-        "\t.balign 4\n"
-        "\t.long 11, 8, " CG_STR(CG_SEAM_NOTE_TYPE) "\n"
-        "\t.asciz \"" CG_SEAM_NOTE_NAME "\"\n"
-        "\t.balign 4\n"
-        "1:\t.quad cg_seam - 1b\n"
-        "\t.popsection\n");
-
-/* The thread inside dlopen of the Go part: the Go runtime's start-up (its first thread, its
- * signal handlers) runs there, before any of its threads exists to be recognised. */
-static _Atomic pid_t loading_tid;
-static char go_part_path[CG_CACHE_DIR_MAX + 64];
-
-int cg_called_by_go(void) {
-    if (cg_self.is_go_thread)
-        return 1;
-    pid_t loader = atomic_load(&loading_tid);
-    return loader != 0 && loader == (pid_t)syscall(SYS_gettid);
-}
-
-int cg_is_go_part(const char *loader_name) {
-    return go_part_path[0] && loader_name && strcmp(loader_name, go_part_path) == 0;
-}
+#define SYSTEM_CACHE_DIR "/var/cache/crashguard"
 
 static int read_exact(int fd, void *buf, size_t n, off_t at) {
     return pread(fd, buf, n, at) == (ssize_t)n;
@@ -142,51 +94,64 @@ static int trusted(const struct stat *st, size_t size) {
            (size_t)st->st_size == size;
 }
 
-static int trusted_copy(const char *path, size_t size) {
+/* Opens a trusted copy at path; -1 if there is none. */
+static int open_copy(const char *path, size_t size) {
+    int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
     struct stat st;
-    return lstat(path, &st) == 0 && trusted(&st, size);
+    if (fd >= 0 && (fstat(fd, &st) != 0 || !trusted(&st, size))) {
+        close(fd);
+        fd = -1;
+    }
+    return fd;
 }
 
-static void make_dirs(char *path) {
-    for (char *p = path + 1; *p; p++) {
-        if (*p != '/')
-            continue;
-        *p = 0;
-        mkdir(path, 0700);
-        *p = '/';
-    }
-    mkdir(path, 0700);
-}
-
-/* Finds or writes the image's copy in a cache directory; returns its path or 0. */
-static const char *cached_copy(int self, off_t offset, size_t size) {
-    static char path[CG_CACHE_DIR_MAX + 64];
-    char dirs[2][CG_CACHE_DIR_MAX], temporary[sizeof path];
-    int ndirs = cg_cache_dirs(dirs);
-    if (!CG_GO_PART_ID[0])
-        return 0;
-    for (int d = 0; d < ndirs; d++) {
-        if (snprintf(path, sizeof path, "%s/go-part-%s.so", dirs[d], CG_GO_PART_ID) < (int)sizeof path &&
-            trusted_copy(path, size))
-            return path;
-    }
-    if (ndirs < 2)
-        return 0; /* only the system directory: written by `crashguard warm --system` */
-    make_dirs(dirs[0]);
-    if (snprintf(path, sizeof path, "%s/go-part-%s.so", dirs[0], CG_GO_PART_ID) >= (int)sizeof path ||
-        snprintf(temporary, sizeof temporary, "%s/.go-part-%s.%d.tmp", dirs[0], CG_GO_PART_ID,
-                 (int)getpid()) >= (int)sizeof temporary)
-        return 0;
-    int fd = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+/* Writes the copy into dir atomically: an unnamed file, linked into place once complete, so
+ * a helper killed half-way leaves nothing behind.  A copy already there was found unfit (a
+ * wrong mode, owner or size): it goes first.  Another helper may link its own in between;
+ * either is the same image. */
+static int write_copy(const char *dir, const char *path, int self, off_t offset, size_t size) {
+    int fd = open(dir, O_TMPFILE | O_WRONLY | O_CLOEXEC, 0644);
     if (fd < 0)
-        return 0;
-    int ok = copy_image(fd, self, offset, size);
-    ok = close(fd) == 0 && ok && rename(temporary, path) == 0;
-    if (!ok) {
-        unlink(temporary);
-        return 0;
+        return -1;
+    char fd_path[32];
+    snprintf(fd_path, sizeof fd_path, "/proc/self/fd/%d", fd);
+    int ok = copy_image(fd, self, offset, size) && fchmod(fd, 0644) == 0;
+    if (ok && linkat(AT_FDCWD, fd_path, AT_FDCWD, path, AT_SYMLINK_FOLLOW) != 0) {
+        unlink(path);
+        ok = linkat(AT_FDCWD, fd_path, AT_FDCWD, path, AT_SYMLINK_FOLLOW) == 0 || errno == EEXIST;
     }
-    return path;
+    close(fd);
+    return ok ? open_copy(path, size) : -1;
+}
+
+/* The copy's descriptor: an existing one in a --dir or the system directory, else a new one
+ * in the first --dir that takes it. */
+static int go_part_copy(long argc, char **argv, int self, off_t offset, size_t size) {
+    char path[CG_PATH_MAX];
+    const char *dirs[8];
+    int ndirs = 0;
+    for (long i = 1; i < argc && strcmp(argv[i], "--") != 0 && ndirs < 7; i++)
+        if (strncmp(argv[i], "--dir=", 6) == 0 && argv[i][6] == '/')
+            dirs[ndirs++] = argv[i] + 6;
+    dirs[ndirs++] = SYSTEM_CACHE_DIR;
+    if (!CG_GO_PART_ID[0])
+        return -1;
+    for (int d = 0; d < ndirs; d++) {
+        int fd = -1;
+        if (snprintf(path, sizeof path, "%s/go-part-%s.so", dirs[d], CG_GO_PART_ID) < (int)sizeof path)
+            fd = open_copy(path, size);
+        if (fd >= 0)
+            return fd;
+    }
+    for (int d = 0; d < ndirs - 1; d++) {
+        int fd = -1;
+        if (snprintf(path, sizeof path, "%s/go-part-%s.so", dirs[d], CG_GO_PART_ID) < (int)sizeof path &&
+            cg_make_private_dirs(dirs[d]) == 0)
+            fd = write_copy(dirs[d], path, self, offset, size);
+        if (fd >= 0)
+            return fd;
+    }
+    return -1;
 }
 
 static const char *load_failure(const char *what, const char *why) {
@@ -195,19 +160,20 @@ static const char *load_failure(const char *what, const char *why) {
     return failure;
 }
 
-static void *open_go_part(const char *path) {
-    snprintf(go_part_path, sizeof go_part_path, "%s", path);
-    atomic_store(&loading_tid, (pid_t)syscall(SYS_gettid));
-    void *handle = cg_real_dlopen(path, RTLD_NOW | RTLD_LOCAL);
-    atomic_store(&loading_tid, 0);
-    return handle;
+static void *open_by_descriptor(int fd) {
+    char fd_path[32];
+    snprintf(fd_path, sizeof fd_path, "/proc/self/fd/%d", fd);
+    return dlopen(fd_path, RTLD_NOW | RTLD_LOCAL);
 }
 
-const char *cg_load_go_part(void) {
-    Dl_info self_info;
-    if (!dladdr((void *)cg_load_go_part, &self_info) || !self_info.dli_fname)
-        return "cannot find libcrashguard.so's own file";
-    int self = open(self_info.dli_fname, O_RDONLY | O_CLOEXEC);
+const char *cg_load_go_part(long argc, char **argv) {
+    const char *library = 0;
+    for (long i = 1; i < argc && strcmp(argv[i], "--") != 0; i++)
+        if (strncmp(argv[i], "--library=", 10) == 0)
+            library = argv[i] + 10;
+    if (!library)
+        return "no --library=PATH: cannot find libcrashguard.so's own file";
+    int self = open(library, O_RDONLY | O_CLOEXEC);
     off_t offset;
     size_t size;
     if (self < 0)
@@ -216,38 +182,23 @@ const char *cg_load_go_part(void) {
         close(self);
         return "library built without its Go part (use build.sh)";
     }
-    /* The copy is code we are about to run: the file checked is the file loaded, through
-     * its descriptor, so no one who can write the directory can swap it in between. */
-    const char *copy = cached_copy(self, offset, size);
-    int copy_fd = copy ? open(copy, O_RDONLY | O_NOFOLLOW | O_CLOEXEC) : -1;
-    struct stat copy_st;
     void *handle = 0;
-    if (copy_fd >= 0 && fstat(copy_fd, &copy_st) == 0 && trusted(&copy_st, size)) {
-        char fd_path[32];
-        snprintf(fd_path, sizeof fd_path, "/proc/self/fd/%d", copy_fd);
-        handle = open_go_part(fd_path);
+    int copy = go_part_copy(argc, argv, self, offset, size);
+    if (copy >= 0) {
+        handle = open_by_descriptor(copy);
+        close(copy);
     }
-    if (copy_fd >= 0)
-        close(copy_fd);
     if (!handle) {
-        /* No usable copy (read-only or noexec cache directory): a private one in memory.
-         * dlopen needs a path; /proc/self/fd is the only one a memfd has. */
+        /* No usable copy (read-only or noexec directories): a private one in memory. */
         int image = go_part_memfd(self, offset, size);
         if (image < 0) {
             int saved = errno;
             close(self);
             return load_failure("cannot copy the Go part into a memfd", strerror(saved));
         }
-        char fd_path[32];
-        snprintf(fd_path, sizeof fd_path, "/proc/self/fd/%d", image);
-        handle = open_go_part(fd_path);
-        close(image); /* the mapping keeps the image; the host never sees the descriptor */
+        handle = open_by_descriptor(image);
+        close(image);
     }
     close(self);
-    if (!handle)
-        return load_failure("cannot load the Go part", dlerror());
-    /* The loader's counters moved: without this the watcher would take the next dlopen's
-     * hint for our own load, refresh before the host's library is mapped, and miss it. */
-    cg_refresh_modules();
-    return 0;
+    return handle ? 0 : load_failure("cannot load the Go part", dlerror());
 }

@@ -5,16 +5,6 @@
 size_t cg_alt_stack_size(void);
 /* Gives the calling thread an alternate signal stack unless it has one; returns the mapping. */
 void *cg_install_alt_stack(void);
-/* Brings the module registry in line with the loader's list (new modules appended,
- * unloaded ones marked dead).  One caller at a time. */
-void cg_refresh_modules(void);
-/* Blocks until a dlopen/dlclose hint and the loader's list changed (the Go watcher). */
-void cg_wait_for_module_change(void);
-/* The watcher finished the work of the hints it waited for. */
-void cg_module_change_handled(void);
-/* Maps cached tables for every registered module that has a valid cache file; returns 1
- * when all modules are covered (the Go runtime then has nothing to do). */
-int cg_load_cached_tables(int *found, int *total);
 /* Joins n strings into out; returns 1 when the whole result fit (out is always terminated).
  * Load-time code uses it instead of snprintf: printf's code is never touched by many small
  * programs, and every region of libc we touch becomes resident (64 KiB at a time: fault-
@@ -47,18 +37,16 @@ static inline const char *cg_decimal(char buf[12], unsigned v) {
 #define CG_JOIN(out, size, ...) \
     cg_join(out, size, (const char *const[]){__VA_ARGS__}, sizeof((const char *const[]){__VA_ARGS__}) / sizeof(const char *))
 
-/* The cache directories, the writable per-user one first (if any), the system one last. */
 #include "sigsafe/crashguard.h"
-#define CG_CACHE_DIR_MAX (CG_PATH_MAX - 96)
-int cg_cache_dirs(char dirs[2][CG_CACHE_DIR_MAX]);
-/* Loads the Go part (go_part.c); returns 0, or why it could not. */
-const char *cg_load_go_part(void);
-/* The caller is the Go runtime: one of its threads, or its start-up inside cg_load_go_part. */
-int cg_called_by_go(void);
-/* The loader's name for the Go part's image: it is not a module of the host. */
-int cg_is_go_part(const char *loader_name);
-/* The C library's dlopen, past our interposer. */
-void *cg_real_dlopen(const char *file, int mode);
+/* Resolves where tables are cached and what a helper needs (precompute_setup.c). */
+void cg_setup_precompute(void);
+/* In the helper: loads the Go part (go_part.c), which reads argv; returns 0, or why not. */
+const char *cg_load_go_part(long argc, char **argv);
+/* mkdir -p, new directories 0700; then the directory must be ours (or root's) and writable
+ * by no one else.  Returns 0 when it is usable. */
+int cg_make_private_dirs(const char *dir);
+/* The constructor runs in the helper process too (libcrashguard.so is its program). */
+int cg_is_helper_process(void);
 /* The next pthread_create (glibc's): threads of our own get no alternate stack. */
 #include <pthread.h>
 int cg_real_pthread_create(pthread_t *thread, const pthread_attr_t *attr, void *(*start)(void *),

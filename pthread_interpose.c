@@ -4,7 +4,7 @@
  * pthread_interpose.c — every thread gets an alternate signal stack, so a stack overflow on a
  * worker thread is reported instead of killing the process silently (the kernel cannot push
  * a signal frame onto an exhausted stack).  Also records each thread's stack bounds for the
- * unwinder, and keeps the Go runtime's own threads from taking the host's signals.
+ * unwinder.
  *
  * Load-time code only: nothing here runs in the signal handler.
  */
@@ -98,23 +98,11 @@ static void record_stack_bounds(void) {
 struct start_context {
     void *(*start)(void *);
     void *arg;
-    int is_go_thread;
 };
 
 static void *start_thread(void *p) {
     struct start_context ctx = *(struct start_context *)p;
     free(p);
-    if (ctx.is_go_thread) {
-        /* Go installs and adopts its own signal stacks; leave its threads alone. */
-        cg_self.is_go_thread = 1;
-        int tid = (int)syscall(SYS_gettid), none = 0;
-        for (int i = 0; i < CG_MAX_GO_THREADS; i++)
-            if (atomic_compare_exchange_strong(&cg_go_tids[i], &none, tid))
-                break;
-            else
-                none = 0;
-        return ctx.start(ctx.arg);
-    }
     record_stack_bounds();
     void *map = cg_install_alt_stack();
     if (map) {
@@ -153,25 +141,7 @@ __attribute__((visibility("default"))) int pthread_create(pthread_t *thread,
         return real(thread, attr, start, arg); /* no alternate stack, but the thread runs */
     ctx->start = start;
     ctx->arg = arg;
-    ctx->is_go_thread = cg_called_by_go();
-    if (!ctx->is_go_thread) {
-        int rc = real(thread, attr, start_thread, ctx);
-        if (rc != 0)
-            free(ctx);
-        return rc;
-    }
-    /* A thread inherits its creator's mask, and the Go runtime copies its first thread's
-     * mask to all later ones: block every asynchronous signal so the host's process-directed
-     * signals (SIGCHLD, SIGHUP, SIGTERM...) go to the host's threads, which may consume them
-     * through signalfd or sigwait.  Faults stay deliverable; SIGURG is Go's preemption. */
-    sigset_t go_mask, saved;
-    sigfillset(&go_mask);
-    static const int keep[] = {SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGTRAP, SIGABRT, SIGSYS, SIGURG};
-    for (size_t i = 0; i < sizeof keep / sizeof keep[0]; i++)
-        sigdelset(&go_mask, keep[i]);
-    pthread_sigmask(SIG_SETMASK, &go_mask, &saved);
     int rc = real(thread, attr, start_thread, ctx);
-    pthread_sigmask(SIG_SETMASK, &saved, 0);
     if (rc != 0)
         free(ctx);
     return rc;

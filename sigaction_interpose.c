@@ -49,9 +49,6 @@ void cg_hold_signal(int sig, const struct sigaction *ours) {
     }
 }
 
-/* The Go runtime of the Go part calls the C library's sigaction too (runtime/cgo's
- * x_cgo_sigaction), and the loader binds that call here: it must see and set the real
- * dispositions, or Go would record a fake default as the handler to forward faults to. */
 static int is_default(const struct sigaction *act) {
     return !(act->sa_flags & SA_SIGINFO) && act->sa_handler == SIG_DFL;
 }
@@ -86,8 +83,6 @@ static int program_sigaction(int sig, const struct sigaction *act, struct sigact
 
 __attribute__((visibility("default"))) int sigaction(int sig, const struct sigaction *act,
                                                      struct sigaction *old) {
-    if (cg_called_by_go())
-        return cg_real_sigaction(sig, act, old);
     return program_sigaction(sig, act, old);
 }
 

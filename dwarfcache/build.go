@@ -11,14 +11,6 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// InProcessBudget bounds the DWARF a host process parses itself (bytes of debug sections
-// as stored in the file). Go's DWARF reader allocates about 57 times that (measured on
-// glibc's 3.6 MiB debug file: 210 MiB allocated in 0.45 s), and inside a host the collector
-// is off (preload.Run explains why), so everything allocated stays resident until the
-// build ends. 512 KiB keeps that under ~30 MiB; larger debug information is left to
-// `crashguard warm`, run outside the host (docs/dwarfcache.md).
-var InProcessBudget int64 = 512 << 10
-
 func debugSize(f *elf.File) int64 {
 	var n int64
 	for _, s := range f.Sections {
@@ -75,12 +67,11 @@ func LineTable(path string, buildID []byte, budget int64) (*sigsafe.LineTable, e
 		}
 	}
 	if size := debugSize(df); budget >= 0 && size > budget {
-		return nil, fmt.Errorf("debug information of %d KiB exceeds the in-process budget of %d KiB (run `crashguard warm %s`)",
-			size>>10, budget>>10, path)
+		return nil, fmt.Errorf("debug information of %d KiB exceeds the budget of %d KiB", size>>10, budget>>10)
 	}
 	limit := ExtractTimeBudget
 	if budget < 0 {
-		limit = 0 // out of process (crashguard warm): no deadline either
+		limit = 0 // no size bound: no deadline either
 	}
 	t, err := ExtractWithin(df, limit)
 	if err != nil {

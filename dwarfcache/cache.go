@@ -57,31 +57,39 @@ func Checksum(b []byte) uint64 {
 	return h
 }
 
-// CacheDirs returns the user cache directory (written) and the system one (read-only).
-// CRASHGUARD_CACHE_DIR replaces the user directory; without it, $XDG_CACHE_HOME/crashguard,
-// $HOME/.cache/crashguard, or, for daemons with neither, /var/tmp/crashguard-<euid> (used
-// only if it is ours and private).
-func CacheDirs() (user, system string) {
-	system = "/var/cache/crashguard"
+// SystemCacheDir is read by every process and written by `crashguard warm --system`.
+const SystemCacheDir = "/var/cache/crashguard"
+
+// CacheDirs returns the user's cache directories in the order a host reads them (the C
+// part resolves the same, precompute_setup.c): CRASHGUARD_CACHE_DIR alone when it is set;
+// otherwise $XDG_CACHE_HOME/crashguard or ~/.cache/crashguard, then the fallback for
+// accounts without a usable home, /var/tmp/crashguard-<euid>. The system directory
+// (SystemCacheDir) is read after them.
+func CacheDirs() []string {
 	if d := os.Getenv("CRASHGUARD_CACHE_DIR"); d != "" {
-		return d, system
+		return []string{d}
 	}
+	var dirs []string
 	if d := os.Getenv("XDG_CACHE_HOME"); d != "" && filepath.IsAbs(d) {
-		return filepath.Join(d, "crashguard"), system
+		dirs = append(dirs, filepath.Join(d, "crashguard"))
+	} else if h := os.Getenv("HOME"); h != "" && filepath.IsAbs(h) && h != "/" {
+		dirs = append(dirs, filepath.Join(h, ".cache", "crashguard"))
 	}
-	if h := os.Getenv("HOME"); h != "" && filepath.IsAbs(h) && h != "/" {
-		return filepath.Join(h, ".cache", "crashguard"), system
+	return append(dirs, "/var/tmp/crashguard-"+strconv.Itoa(unix.Geteuid()))
+}
+
+// WritableCacheDir is the first of CacheDirs that is (or can be made) a private directory
+// of ours.
+func WritableCacheDir() (string, error) {
+	var errs []error
+	for _, d := range CacheDirs() {
+		err := PrivateDir(d)
+		if err == nil {
+			return d, nil
+		}
+		errs = append(errs, err)
 	}
-	d := "/var/tmp/crashguard-" + strconv.Itoa(unix.Geteuid())
-	if err := unix.Mkdir(d, 0o700); err != nil && err != unix.EEXIST {
-		return "", system
-	}
-	var st unix.Stat_t
-	if unix.Lstat(d, &st) != nil || st.Mode&unix.S_IFMT != unix.S_IFDIR ||
-		st.Uid != uint32(unix.Geteuid()) || st.Mode&0o077 != 0 {
-		return "", system // someone else's, or shared: not a place to trust
-	}
-	return d, system
+	return "", errors.Join(errs...)
 }
 
 // CachePath is where a module's cache file lives under dir.
@@ -174,8 +182,6 @@ func StoreShared(dir string, buildID []byte, entries []Entry) error {
 	return store(dir, buildID, entries, 0o755)
 }
 
-var tmpCounter atomic.Uint64
-
 func store(dir string, buildID []byte, entries []Entry, dirMode uint32) error {
 	b, err := Encode(buildID, entries)
 	if err != nil {
@@ -185,35 +191,80 @@ func store(dir string, buildID []byte, entries []Entry, dirMode uint32) error {
 	if err := mkdirAll(filepath.Dir(final), dirMode); err != nil {
 		return err
 	}
+	return WriteAtomically(final, b, 0o644)
+}
+
+// WriteAtomically puts data at path so that a reader sees the whole file or none, and a
+// writer killed at any moment (a service stop kills its whole cgroup) leaves no debris: the
+// data goes into an unnamed file in the target directory (O_TMPFILE), which is linked into
+// place once complete. Where O_TMPFILE is not supported, a temporary name and rename.
+func WriteAtomically(path string, data []byte, mode uint32) error {
+	dir := filepath.Dir(path)
+	fd, err := unix.Open(dir, unix.O_TMPFILE|unix.O_WRONLY|unix.O_CLOEXEC, mode)
+	if err != nil {
+		return writeByRename(path, data, mode)
+	}
+	defer unix.Close(fd)
+	if err := writeAll(fd, data); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if err := unix.Fchmod(fd, mode); err != nil { // the umask may have narrowed it
+		return err
+	}
+	// linkat refuses to replace: an old file (corrupt, or of an older format) goes first.
+	// Between the two a reader finds no file and rebuilds, or waits: harmless.
+	from := "/proc/self/fd/" + strconv.Itoa(fd)
+	err = unix.Linkat(unix.AT_FDCWD, from, unix.AT_FDCWD, path, unix.AT_SYMLINK_FOLLOW)
+	if err == unix.EEXIST {
+		unix.Unlink(path)
+		err = unix.Linkat(unix.AT_FDCWD, from, unix.AT_FDCWD, path, unix.AT_SYMLINK_FOLLOW)
+	}
+	if err == unix.ENOENT { // no /proc
+		return writeByRename(path, data, mode)
+	}
+	if err != nil {
+		return fmt.Errorf("link %s: %w", path, err)
+	}
+	return nil
+}
+
+var tmpCounter atomic.Uint64
+
+func writeByRename(path string, data []byte, mode uint32) error {
 	// pid and a per-process counter: goroutines share OS threads, so a tid is not unique.
-	tmp := final + ".tmp." + strconv.Itoa(unix.Getpid()) + "." + strconv.FormatUint(tmpCounter.Add(1), 10)
-	fd, err := unix.Open(tmp, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o644)
+	tmp := path + ".tmp." + strconv.Itoa(unix.Getpid()) + "." + strconv.FormatUint(tmpCounter.Add(1), 10)
+	fd, err := unix.Open(tmp, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC, mode)
 	if err != nil {
 		return fmt.Errorf("create %s: %w", tmp, err)
 	}
-	// Page-sized writes: a large write fills the page cache with large folios, and a process
-	// that touches one page of a mapped large folio gets all of it mapped (up to 2 MiB of RSS
-	// per file, measured), though the handler reads only a few rows.
-	for rest := b; len(rest) > 0; {
-		chunk := rest
+	err = writeAll(fd, data)
+	if cerr := unix.Close(fd); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = unix.Rename(tmp, path)
+	}
+	if err != nil {
+		unix.Unlink(tmp)
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	return nil
+}
+
+// writeAll writes in page-sized chunks: a large write fills the page cache with large folios,
+// and a process that touches one page of a mapped large folio gets all of it mapped (up to
+// 2 MiB of RSS per file, measured), though the handler reads only a few rows.
+func writeAll(fd int, b []byte) error {
+	for len(b) > 0 {
+		chunk := b
 		if len(chunk) > 4096 {
 			chunk = chunk[:4096]
 		}
 		n, err := unix.Write(fd, chunk)
 		if err != nil {
-			unix.Close(fd)
-			unix.Unlink(tmp)
-			return fmt.Errorf("write %s: %w", tmp, err)
+			return err
 		}
-		rest = rest[n:]
-	}
-	if err := unix.Close(fd); err != nil {
-		unix.Unlink(tmp)
-		return err
-	}
-	if err := unix.Rename(tmp, final); err != nil {
-		unix.Unlink(tmp)
-		return fmt.Errorf("rename into %s: %w", final, err)
+		b = b[n:]
 	}
 	return nil
 }

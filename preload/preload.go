@@ -1,10 +1,7 @@
-// Package preload runs inside the host at load time, on the Go runtime's own init thread:
-// it reads each loaded module's ELF symbols and publishes a compact table per module for
-// the C signal handler (sigsafe). It never blocks the host's main() and never panics out:
-// every failure becomes a note the crash report prints.
-//
-// Files are read with golang.org/x/sys/unix (open/mmap), never through package os, so the
-// Go runtime never starts its network poller (and its epoll descriptor) inside the host.
+// Package preload builds a module's tables — symbols from its ELF symbol tables (demangled),
+// unwind rules from its .eh_frame, lines and inlined calls from its DWARF (dwarfcache) — for
+// the C signal handler (sigsafe). It runs in the helper process a host starts for the tables
+// it lacks (helper.go), and in the crashguard command; never inside a host.
 package preload
 
 import (
@@ -12,10 +9,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"runtime/debug"
 	"sort"
 	"strings"
-	"time"
 
 	"crashguard/dwarfcache"
 	"crashguard/sigsafe"
@@ -27,88 +22,6 @@ import (
 
 // maxModuleFile bounds what we map: a larger file is skipped with a note.
 const maxModuleFile = 4 << 30
-
-// Run builds and publishes the symbol table of every registered module.
-func Run() {
-	defer sigsafe.PrecomputeDone()
-	defer func() {
-		if r := recover(); r != nil {
-			sigsafe.SetGlobalNote(fmt.Sprintf("precomputation stopped by a Go panic (recovered): %v", r))
-		}
-	}()
-	// A file truncated while mapped raises SIGBUS on read; make that a recoverable panic
-	// on this goroutine instead of a fatal runtime error in the host.
-	debug.SetPanicOnFault(true)
-	// The collector never runs on its own: a collection wakes the background scavenger,
-	// whose sleep is a runtime timer, and the first timer opens the network poller's epoll
-	// and eventfd descriptors in the host (research go-cshared-preload §8). With the GC
-	// percentage negative and no memory limit the scavenger has no goal and never sleeps on
-	// a timer; freeOSMemory collects and returns the garbage synchronously instead.
-	debug.SetGCPercent(-1)
-	buildPending()
-	go watchModules()
-}
-
-func buildPending() {
-	for _, m := range sigsafe.Modules() {
-		if m.Hi != 0 && sigsafe.Pending(m.Index) {
-			buildModule(m)
-		}
-	}
-	debug.FreeOSMemory()
-}
-
-// watchModules builds the tables of modules opened with dlopen after start-up. It sleeps in
-// C (a futex), not in a Go timer: a timer would start the runtime's network poller, whose
-// epoll descriptor a host closing "all other fds" could break.
-func watchModules() {
-	defer func() {
-		if r := recover(); r != nil {
-			sigsafe.SetGlobalNote(fmt.Sprintf("module watcher stopped by a Go panic (recovered): %v", r))
-		}
-	}()
-	debug.SetPanicOnFault(true)
-	for sigsafe.WaitForModuleChange() {
-		buildPending()
-		sigsafe.ModuleChangeHandled()
-	}
-}
-
-func buildModule(m sigsafe.Module) {
-	defer func() {
-		if r := recover(); r != nil {
-			note := fmt.Sprintf("reading it failed (recovered panic: %v)", r)
-			debugf("%s: %s", m.Path, note)
-			for _, kind := range tableKinds {
-				sigsafe.Fail(m.Index, kind, note)
-			}
-		}
-	}()
-	if fromCache(m) {
-		return
-	}
-	start := time.Now()
-	var image []byte
-	if !strings.HasPrefix(m.Path, "/") {
-		image = sigsafe.ModuleImage(m) // the vDSO has no file: the kernel mapped its image
-	}
-	b, err := BuildTables(m.Path, m.BuildID, image, dwarfcache.InProcessBudget)
-	if err != nil {
-		debugf("%s: %v", m.Path, err)
-		for _, kind := range tableKinds {
-			sigsafe.Fail(m.Index, kind, err.Error())
-		}
-		return
-	}
-	for _, kind := range tableKinds {
-		if t, ok := b.Tables[kind]; ok {
-			sigsafe.Publish(m.Index, kind, t)
-		} else {
-			sigsafe.Fail(m.Index, kind, b.Notes[kind])
-		}
-	}
-	toCache(m, b.Tables, b.Notes, time.Since(start))
-}
 
 // Built is what BuildTables made of one module: a table per kind, or a note saying why not.
 type Built struct {

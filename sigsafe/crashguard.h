@@ -1,11 +1,11 @@
 /*
- * crashguard.h — the one seam between load-time code (the C constructors and the Go
- * precomputation) and the signal handler.
+ * crashguard.h — what load-time code (the constructor, the interposers) shares with the
+ * signal handler.
  *
  * Everything declared here that the handler reads is either written before the handlers
  * are installed, or published with a release store and read with an acquire load.  Tables
- * live outside the Go heap and are immutable once published.  docs/tables.md describes
- * the same layouts in prose.
+ * are mapped from cache files and immutable once published; docs/tables.md describes their
+ * layouts in prose, docs/cache.md the files.
  */
 #ifndef CRASHGUARD_H
 #define CRASHGUARD_H
@@ -22,7 +22,7 @@
 #define CG_BUILD_ID_MAX 32
 #define CG_NOTE_MAX 160
 
-/* Symbol table blob, written by Go (sigsafe/tables.go) into anonymous memory. */
+/* Symbol table blob, laid out by the Go part (sigsafe/tables.go) in a cache file. */
 #define CG_SYMTAB_MAGIC 0x4d595347u /* "GSYM" little-endian */
 #define CG_SYMTAB_VERSION 1u
 
@@ -88,7 +88,7 @@ struct cg_unwind_rule {
 };
 
 enum cg_symtab_state {
-    CG_SYMTAB_PENDING = 0, /* Go has not finished this module (or is not running) */
+    CG_SYMTAB_PENDING = 0, /* no cache file mapped yet (the helper may still be at work) */
     CG_SYMTAB_READY = 1,   /* symtab points at a validated blob */
     CG_SYMTAB_FAILED = 2,  /* note says why there are no symbols */
 };
@@ -132,28 +132,33 @@ struct cg_inline_rec {
     uint32_t parent;    /* the inlined call this one sits in, or CG_NONE */
 };
 
-/* A module's tables, each published by the Go side with a release store. */
+/* A module's tables.  They come from a cache file (docs/cache.md), written by the helper
+ * process or `crashguard warm` and mapped by the constructor or, at a crash, by the handler;
+ * each slot is published with a release store of its state. */
 enum cg_table_kind { CG_TABLE_SYMBOLS, CG_TABLE_UNWIND, CG_TABLE_LINES, CG_TABLE_KINDS };
 
 struct cg_table_slot {
     _Atomic(const void *) blob;
+    uint64_t blob_len;      /* bytes the cache file's directory gives the blob: every bound
+                             * the handler uses must lie within it, whatever the blob's own
+                             * header claims */
     _Atomic uint32_t state; /* enum cg_symtab_state */
     char note[CG_NOTE_MAX]; /* why FAILED; written before the state */
 };
 
 struct cg_module {
     uintptr_t bias;       /* load bias: runtime address = bias + ELF vaddr */
-    uintptr_t lo, hi;     /* lowest and highest+1 address of its PT_LOAD segments */
+    uintptr_t lo, hi;     /* lowest and highest+1 address of its PT_LOAD segments; hi 0: unloaded */
     uint32_t build_id_len;
     uint8_t build_id[CG_BUILD_ID_MAX];
     char path[CG_PATH_MAX];
     struct cg_table_slot tables[CG_TABLE_KINDS];
-    /* Tables mapped by the constructor from a cache file: checking the whole file's
-     * checksum at every start would cost more than the start itself, so the handler checks
-     * it on first use (cache_state 0 unchecked, 1 good, 2 corrupt) and ignores the tables
-     * of a corrupt file. */
+    /* The cache file the tables are mapped from: checking the whole file's checksum at
+     * every start would cost more than the start itself, so the handler checks it on first
+     * use (cache_state 0 unchecked, 1 good, 2 corrupt) and ignores a corrupt file's tables. */
     const uint8_t *cache_map;
     char cache_path[CG_PATH_MAX]; /* unlinked by the handler if corrupt: the next start rebuilds */
+    uint64_t cache_dev, cache_ino; /* ...but only if the name still names the file we mapped */
     uint64_t cache_size;
     uint64_t cache_checksum;
     _Atomic uint32_t cache_state;
@@ -170,16 +175,6 @@ extern _Atomic uint32_t cg_module_count;
  * Async-signal-safe (readlink, or the exec'd name from the auxiliary vector). */
 const char *cg_executable_path(void);
 
-/* A note about the whole precomputation (e.g. a recovered Go panic), printed in reports. */
-extern char cg_global_note[CG_NOTE_MAX];
-extern _Atomic uint32_t cg_global_note_set;
-
-/* Set by the Go side when every start-up module's tables are published (or failed). */
-extern _Atomic uint32_t cg_precompute_done;
-/* dlopen/dlclose hints sent, and the last one a watcher finished handling: a crash right
- * after a dlopen waits (briefly) for the new module's tables. */
-extern _Atomic uint32_t cg_dl_hints, cg_dl_hints_done;
-
 /* ---- configuration and state fixed at load time ---- */
 
 #define CG_NSIG 65
@@ -191,7 +186,8 @@ struct cg_config {
     int max_frames;       /* frames printed per stack before eliding the middle */
     pid_t main_tid;       /* = pid of the process that ran the constructor */
     uintptr_t main_stack_lo, main_stack_hi; /* main thread's stack range incl. growth limit */
-    int debug;            /* CRASHGUARD_DEBUG: explain at load what was set up */
+    int debug;            /* CRASHGUARD_DEBUG: explain at load what was set up (1: on stderr,
+                           * 2: in the file it names) */
     int to_stderr;        /* CRASHGUARD_OUTPUT has stderr (the default) */
     int json;             /* CRASHGUARD_FORMAT=json: one JSON object per report */
     char report_file_pattern[CG_PATH_MAX]; /* CRASHGUARD_OUTPUT file:PATTERN, or "" */
@@ -199,11 +195,8 @@ struct cg_config {
     char config_note[CG_NOTE_MAX];         /* invalid configuration values, said in reports */
     /* The C library's sigaction: ours (sigaction_interpose.c) would keep our handler. */
     int (*sigaction)(int, const struct sigaction *, struct sigaction *);
-    uint32_t startup_modules; /* registry entries before main(); later ones came by dlopen */
     int armed;            /* the constructor installed the handlers: the library is on and
                            * covers this program (interposers pass through otherwise) */
-    int go_started;       /* 1 when the Go runtime was allowed to start */
-    const char *go_reason; /* why Go did or did not start (static string) */
 };
 extern struct cg_config cg_config;
 
@@ -217,7 +210,6 @@ int cg_crash_slot(int sig);
  * only, so that installing the handlers at every start writes one page, not six. */
 struct cg_crash_disposition {
     struct sigaction prev; /* saved before ours went in: restored when we give the signal up */
-    struct sigaction go;   /* the Go runtime's handler (SEGV, BUS, FPE); sa_handler NULL if none */
     struct sigaction ours; /* our handler as installed: what a SIG_DFL request puts back */
     int held;              /* our handler is in the kernel for this signal */
 };
@@ -228,17 +220,10 @@ extern struct cg_crash_disposition cg_crash_dispositions[CG_NCRASH];
 struct cg_thread {
     uintptr_t stack_lo, stack_hi; /* the thread's stack, from pthread_getattr_np; 0 if unknown */
     uintptr_t guard_size;
-    int is_go_thread;              /* started by the Go runtime inside this library */
-    int in_go_forward;             /* inside Go's handler, called from ours */
     int in_handler;                /* re-entry guard */
     int handling_sig;              /* the signal being reported, for a fault inside the handler */
 };
 extern __thread struct cg_thread cg_self;
-
-/* The Go runtime's own threads (tids), recorded as they start: reports leave them out of
- * "other threads" — they are ours, not the host's. */
-#define CG_MAX_GO_THREADS 64
-extern _Atomic int cg_go_tids[CG_MAX_GO_THREADS];
 
 /* ---- the handler ---- */
 void cg_signal_handler(int sig, siginfo_t *info, void *ucontext);

@@ -4,10 +4,11 @@
  * handler.c — the signal handler's entry: the story of a crash, from the kernel's call to
  * the process's death.  Read top to bottom:
  *
- *   1. a fault on one of the Go runtime's own threads belongs to Go (nil checks become
- *      recoverable panics there): hand it to Go's handler and return;
- *   2. a fault inside this handler: die of the original signal at once, no second report;
- *   3. one thread claims the report; others that crash meanwhile wait, then die;
+ *   1. a fault inside this handler: die of the original signal at once, no second report;
+ *   2. one thread claims the report; others that crash meanwhile wait, then die;
+ *   3. bring the tables up to date: modules loaded since, cache files written since by the
+ *      helper process, which we start if none is at work and wait for, bounded
+ *      (late_tables.c);
  *   4. write the report (report.c) to our descriptor with raw write();
  *   5. put back the disposition that was there before us and let the signal kill the
  *      process exactly as it would have: same signal, same exit status, core dump kept.
@@ -25,6 +26,7 @@
 
 #include "crashguard.h"
 #include "out.h"
+#include "precompute.h"
 #include "report.h"
 #include "sinks.h"
 
@@ -118,7 +120,7 @@ static void die_as_before(int sig, siginfo_t *info) {
     }
 }
 
-/* Step 2.  The handler itself faulted (a corrupt table, a wild read we failed to check):
+/* Step 1.  The handler itself faulted (a corrupt table, a wild read we failed to check):
  * no second report and no loop — the original signal with its default action, now. */
 static void die_of_original(int sig) {
     int original = cg_self.handling_sig ? cg_self.handling_sig : sig;
@@ -131,7 +133,7 @@ static void die_of_original(int sig) {
     _exit(128 + original);
 }
 
-/* Step 3, for the losers: the reporter kills the process when it is done; if it never is
+/* Step 2, for the losers: the reporter kills the process when it is done; if it never is
  * (it hangs, or its signal was handled by a previous handler and the process lives on),
  * give up waiting and die of our own signal. */
 static void wait_for_reporter(void) {
@@ -141,44 +143,8 @@ static void wait_for_reporter(void) {
         nanosleep(&ten_ms, 0);
 }
 
-/* A crash right after start (or right after a dlopen) may come before the tables are
- * published.  Names are worth a short wait: they are built on another thread, which this
- * handler does not block.  Not for the start-up tables in a forked child (Go's threads did
- * not survive the fork) or when Go did not start; bounded, because the builder may need a
- * lock the crashing thread holds (malloc's), or may not exist any more. */
-/* hints: the dlopen/dlclose hints sent before the crash; later ones are not waited for
- * (a host opening libraries in a loop would otherwise keep us waiting to the limit). */
-static int tables_coming(uint32_t hints) {
-    if (cg_config.go_started && getpid() == cg_config.main_tid &&
-        !atomic_load_explicit(&cg_precompute_done, memory_order_acquire))
-        return 1;
-    /* A module opened just before the crash: its watcher may still be at work. */
-    return (int32_t)(hints - atomic_load(&cg_dl_hints_done)) > 0;
-}
-
-static void wait_for_tables(void) {
-    uint32_t hints = atomic_load(&cg_dl_hints);
-    struct timespec five_ms = {0, 5 * 1000 * 1000};
-    for (int waited = 0; waited < WAIT_FOR_TABLES_MS && tables_coming(hints); waited += 5)
-        nanosleep(&five_ms, 0);
-}
-
 void cg_signal_handler(int sig, siginfo_t *info, void *ucontext) {
     int saved_errno = errno;
-
-    /* 1. Go's compiler turns nil checks into faults it recovers from as panics; on Go's
-     *    own threads, Go decides.  If the fault is not Go's, Go forwards it back here and
-     *    in_go_forward makes us report it. */
-    int slot = cg_crash_slot(sig);
-    const struct sigaction *go = slot >= 0 ? &cg_crash_dispositions[slot].go : 0;
-    if (cg_self.is_go_thread && !cg_self.in_go_forward && info->si_code > 0 && go &&
-        (go->sa_flags & SA_SIGINFO) && go->sa_sigaction) {
-        cg_self.in_go_forward = 1;
-        go->sa_sigaction(sig, info, ucontext);
-        cg_self.in_go_forward = 0;
-        errno = saved_errno;
-        return;
-    }
 
     /* A PID-namespace init never dies of a signal another process sends with the default
      * action; had we not been here, the kernel would have dropped it. */
@@ -204,7 +170,7 @@ void cg_signal_handler(int sig, siginfo_t *info, void *ucontext) {
 
     pid_t tid = current_tid(), none = 0;
     if (atomic_compare_exchange_strong(&reporter_tid, &none, tid)) {
-        wait_for_tables();
+        cg_tables_at_crash(WAIT_FOR_TABLES_MS);
         out_init(&report_out);
         cg_executable_path(); /* before anything prints it (the report file's name may) */
         int file_fd = open_report_file();

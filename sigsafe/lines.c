@@ -4,8 +4,9 @@
 
 #include "symbols.h"
 
-static int lines_valid(const struct cg_lines_header *h) {
-    if (h->magic != CG_LINES_MAGIC || h->version != CG_LINES_VERSION)
+/* Bounded by the cache file's directory (len), not the header's own total_size. */
+static int lines_valid(const struct cg_lines_header *h, uint64_t len) {
+    if (len < sizeof *h || h->magic != CG_LINES_MAGIC || h->version != CG_LINES_VERSION || h->total_size > len)
         return 0;
     const uint64_t size = h->total_size;
     return (uint64_t)h->lines_off + (uint64_t)h->line_count * sizeof(struct cg_line_row) <= size &&
@@ -17,8 +18,9 @@ static int lines_valid(const struct cg_lines_header *h) {
 }
 
 const struct cg_lines_header *module_lines(const struct cg_module *m) {
-    const struct cg_lines_header *h = module_table(m, CG_TABLE_LINES);
-    return h && lines_valid(h) ? h : 0;
+    uint64_t len;
+    const struct cg_lines_header *h = module_table(m, CG_TABLE_LINES, &len);
+    return h && lines_valid(h, len) ? h : 0;
 }
 
 #define AT(h, off) ((const char *)(h) + (off))

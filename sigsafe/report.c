@@ -17,6 +17,7 @@
 #include "lines.h"
 #include "maps.h"
 #include "memread.h"
+#include "precompute.h"
 #include "sinks.h"
 #include "threads.h"
 #include "symbols.h"
@@ -430,17 +431,9 @@ static void out_notes(struct cg_out *o) {
                 out_str(o, table_words[kind]);
                 out_str(o, ": ");
                 out_strn(o, t->note, cg_strnlen(t->note, CG_NOTE_MAX));
-            } else if (cg_config.go_started && getpid() == cg_config.main_tid) {
-                out_str(o, ": tables not computed yet when the crash happened");
-            } else if ((uint32_t)(m - cg_modules) >= cg_config.startup_modules) {
-                out_str(o, ": no cached tables for a module opened after start-up in a process "
-                           "without the Go runtime (`crashguard warm ");
-                out_str(o, m->path);
-                out_str(o, "` caches them)");
             } else {
-                out_str(o, ": no tables (precomputation did not run: ");
-                out_str(o, cg_config.go_reason ? cg_config.go_reason : "unknown");
-                out_char(o, ')');
+                out_str(o, ": no tables: ");
+                out_str(o, cg_why_no_tables(m));
             }
             out_char(o, '\n');
         }
@@ -450,13 +443,6 @@ static void out_notes(struct cg_out *o) {
             out_str(o, "notes:\n");
         out_str(o, "  configuration: ");
         out_strn(o, cg_config.config_note, cg_strnlen(cg_config.config_note, CG_NOTE_MAX));
-        out_char(o, '\n');
-    }
-    if (atomic_load_explicit(&cg_global_note_set, memory_order_acquire)) {
-        if (!header++)
-            out_str(o, "notes:\n");
-        out_str(o, "  ");
-        out_strn(o, cg_global_note, cg_strnlen(cg_global_note, CG_NOTE_MAX));
         out_char(o, '\n');
     }
 }

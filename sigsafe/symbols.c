@@ -3,8 +3,11 @@
 #include "symbols.h"
 #include "out.h"
 
+#include <fcntl.h>
 #include <string.h>
 #include <sys/auxv.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 uint32_t last_row_at_or_before(const void *rows, uint32_t count, size_t stride, uint64_t key) {
@@ -30,9 +33,11 @@ const struct cg_module *find_module(uintptr_t addr) {
 }
 
 /* The blob was built by our own code, but the handler must never trust a pointer it did not
- * check: a table corrupted in memory would otherwise turn one crash into a fault in here. */
-static int symtab_valid(const struct cg_symtab_header *h) {
-    if (h->magic != CG_SYMTAB_MAGIC || h->version != CG_SYMTAB_VERSION)
+ * check: a corrupt table would otherwise turn one crash into a fault in here.  Every bound
+ * comes from the cache file's directory (len), not from the header's own total_size, which
+ * a file with a consistent checksum could still set to anything. */
+static int symtab_valid(const struct cg_symtab_header *h, uint64_t len) {
+    if (len < sizeof *h || h->magic != CG_SYMTAB_MAGIC || h->version != CG_SYMTAB_VERSION || h->total_size > len)
         return 0;
     uint64_t syms_end = (uint64_t)h->symbols_off + (uint64_t)h->count * sizeof(struct cg_symbol);
     uint64_t strs_end = (uint64_t)h->strings_off + h->strings_size;
@@ -58,6 +63,16 @@ uint64_t cg_checksum(const uint8_t *p, uint64_t n) {
     return h;
 }
 
+/* A file that fails its checksum is useless to every later process too: remove it so the next
+ * start builds it again — but only if its name still names the file we mapped: a writer may
+ * have renamed a good file over it since. */
+void cg_remove_corrupt_cache_file(const struct cg_module *m) {
+    struct stat st;
+    if (m->cache_path[0] && syscall(SYS_newfstatat, AT_FDCWD, m->cache_path, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+        (uint64_t)st.st_dev == m->cache_dev && (uint64_t)st.st_ino == m->cache_ino)
+        syscall(SYS_unlinkat, AT_FDCWD, m->cache_path, 0);
+}
+
 int module_cache_corrupt(const struct cg_module *m) {
     struct cg_module *mm = (struct cg_module *)m;
     if (!mm->cache_map)
@@ -69,26 +84,27 @@ int module_cache_corrupt(const struct cg_module *m) {
                     ? 1
                     : 2;
         atomic_store_explicit(&mm->cache_state, state, memory_order_release);
-        /* A file that fails its checksum is useless to every later process too: remove it
-         * so the next start builds it again (unlink is async-signal-safe). */
-        if (state == 2 && mm->cache_path[0])
-            unlink(mm->cache_path);
+        if (state == 2)
+            cg_remove_corrupt_cache_file(mm);
     }
     return state != 1;
 }
 
-const void *module_table(const struct cg_module *m, int kind) {
+const void *module_table(const struct cg_module *m, int kind, uint64_t *len) {
     struct cg_table_slot *t = (struct cg_table_slot *)&m->tables[kind];
     if (module_cache_corrupt(m))
         return 0;
     if (atomic_load_explicit(&t->state, memory_order_acquire) != CG_SYMTAB_READY)
         return 0;
-    return atomic_load_explicit(&t->blob, memory_order_acquire);
+    const void *blob = atomic_load_explicit(&t->blob, memory_order_acquire);
+    *len = t->blob_len;
+    return blob;
 }
 
 const struct cg_symtab_header *module_symtab(const struct cg_module *m) {
-    const struct cg_symtab_header *h = module_table(m, CG_TABLE_SYMBOLS);
-    return h && symtab_valid(h) ? h : 0;
+    uint64_t len;
+    const struct cg_symtab_header *h = module_table(m, CG_TABLE_SYMBOLS, &len);
+    return h && symtab_valid(h, len) ? h : 0;
 }
 
 const char *find_symbol(const struct cg_module *m, uint64_t vaddr, uint64_t *offset,
@@ -119,8 +135,8 @@ const char *find_symbol(const struct cg_module *m, uint64_t vaddr, uint64_t *off
     return (const char *)h + h->strings_off + s->name_off;
 }
 
-static int unwind_valid(const struct cg_unwind_header *h) {
-    if (h->magic != CG_UNWIND_MAGIC || h->version != CG_UNWIND_VERSION)
+static int unwind_valid(const struct cg_unwind_header *h, uint64_t len) {
+    if (len < sizeof *h || h->magic != CG_UNWIND_MAGIC || h->version != CG_UNWIND_VERSION || h->total_size > len)
         return 0;
     uint64_t rows_end = (uint64_t)h->rows_off + (uint64_t)h->row_count * sizeof(struct cg_unwind_row);
     uint64_t rules_end =
@@ -130,8 +146,9 @@ static int unwind_valid(const struct cg_unwind_header *h) {
 }
 
 const struct cg_unwind_header *module_unwind(const struct cg_module *m) {
-    const struct cg_unwind_header *h = module_table(m, CG_TABLE_UNWIND);
-    return h && unwind_valid(h) ? h : 0;
+    uint64_t len;
+    const struct cg_unwind_header *h = module_table(m, CG_TABLE_UNWIND, &len);
+    return h && unwind_valid(h, len) ? h : 0;
 }
 
 const struct cg_unwind_rule *find_unwind_rule(const struct cg_module *m, uint64_t vaddr) {
@@ -165,10 +182,3 @@ const char *cg_executable_path(void) {
     return path;
 }
 
-struct cg_module cg_modules[CG_MAX_MODULES];
-_Atomic uint32_t cg_module_count;
-char cg_global_note[CG_NOTE_MAX];
-_Atomic uint32_t cg_global_note_set;
-_Atomic uint32_t cg_precompute_done;
-_Atomic uint32_t cg_dl_hints, cg_dl_hints_done;
-_Atomic int cg_go_tids[CG_MAX_GO_THREADS];

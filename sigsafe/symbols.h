@@ -13,11 +13,15 @@ uint32_t last_row_at_or_before(const void *rows, uint32_t count, size_t stride, 
 /* The module whose PT_LOAD range holds addr, or NULL. */
 const struct cg_module *find_module(uintptr_t addr);
 
+/* Unlinks m's cache file after its checksum failed, if the name still names that file. */
+void cg_remove_corrupt_cache_file(const struct cg_module *m);
+
 /* Whether m's tables came from a cache file whose checksum does not match (checked once). */
 int module_cache_corrupt(const struct cg_module *m);
 
-/* A published table of the given kind (enum cg_table_kind), not yet validated; or NULL. */
-const void *module_table(const struct cg_module *m, int kind);
+/* A published table of the given kind (enum cg_table_kind), not yet validated, and in *len
+ * the bytes its cache file gives it (every bound must lie within); or NULL. */
+const void *module_table(const struct cg_module *m, int kind, uint64_t *len);
 
 /* The published, validated symbol table of m, or NULL while none is ready. */
 const struct cg_symtab_header *module_symtab(const struct cg_module *m);

@@ -1,3 +1,10 @@
+// Package sigsafe is the Go side of the C signal-path code in this directory: the encoders of
+// the tables the handler reads (formats in docs/tables.md), laid out with the C headers' own
+// types so that the writer and the reader cannot disagree.
+//
+// The C files here are not part of any Go build: build.sh compiles them into the preloaded C
+// part. The tables are written to cache files by the helper process (or `crashguard warm`);
+// the handler maps them.
 package sigsafe
 
 /*
@@ -9,8 +16,13 @@ import (
 	"errors"
 	"fmt"
 	"unsafe"
+)
 
-	"golang.org/x/sys/unix"
+// Table kinds, as in enum cg_table_kind.
+const (
+	Symbols = C.CG_TABLE_SYMBOLS
+	Unwind  = C.CG_TABLE_UNWIND
+	Lines   = C.CG_TABLE_LINES
 )
 
 // Symbol is one function for the handler's symbol table.
@@ -20,32 +32,19 @@ type Symbol struct {
 	Name  string // already demangled
 }
 
-// Table is a published-to-be blob in anonymous memory outside the Go heap.
+// Table is a blob as a cache file stores it and the handler reads it.
 type Table interface{ Bytes() []byte }
 
-// newBlob maps zeroed anonymous memory outside the Go heap for a blob of total bytes.
+// newBlob allocates a zeroed blob of total bytes; it holds no Go pointers, so the C layouts
+// written into it through unsafe casts are plain bytes to the collector.
 func newBlob(total uint64) ([]byte, error) {
 	if total > 1<<32-1 {
 		return nil, errors.New("table larger than 4 GiB")
 	}
-	mem, err := unix.Mmap(-1, 0, int(total), unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS)
-	if err != nil {
-		return nil, fmt.Errorf("mmap %d bytes: %w", total, err)
-	}
-	return mem, nil
+	return make([]byte, total), nil
 }
 
-// seal makes a finished blob read-only: from here on only the handler reads it.
-func seal(mem []byte) error {
-	if err := unix.Mprotect(mem, unix.PROT_READ); err != nil {
-		unix.Munmap(mem)
-		return fmt.Errorf("mprotect: %w", err)
-	}
-	return nil
-}
-
-// SymbolTable is a cg_symtab_header blob in anonymous memory outside the Go heap, laid out
-// with the C header's own types so the writer and the reader cannot disagree.
+// SymbolTable is a cg_symtab_header blob.
 type SymbolTable struct {
 	mem []byte
 }
@@ -53,8 +52,7 @@ type SymbolTable struct {
 // Bytes is the blob.
 func (t *SymbolTable) Bytes() []byte { return t.mem }
 
-// BuildSymbolTable lays out syms, which must be sorted by Start with no duplicate Start, and
-// makes the memory read-only.
+// BuildSymbolTable lays out syms, which must be sorted by Start with no duplicate Start.
 func BuildSymbolTable(syms []Symbol) (*SymbolTable, error) {
 	if len(syms) > 1<<28 {
 		return nil, errors.New("too many symbols")
@@ -92,9 +90,6 @@ func BuildSymbolTable(syms []Symbol) (*SymbolTable, error) {
 		out[i].name_off = C.uint32_t(pos)
 		pos += uint64(copy(strs[pos:], s.Name)) + 1 // the mapping is zero-filled: NUL included
 	}
-	if err := seal(mem); err != nil {
-		return nil, err
-	}
 	return &SymbolTable{mem: mem}, nil
 }
 
@@ -114,7 +109,7 @@ type UnwindRow struct {
 	Rule  uint32
 }
 
-// UnwindTable is a cg_unwind_header blob in anonymous memory outside the Go heap.
+// UnwindTable is a cg_unwind_header blob.
 type UnwindTable struct {
 	mem []byte
 }
@@ -122,8 +117,7 @@ type UnwindTable struct {
 // Bytes is the blob.
 func (t *UnwindTable) Bytes() []byte { return t.mem }
 
-// BuildUnwindTable lays out rows (sorted by Start, Rule indexes into rules) and makes the
-// memory read-only.
+// BuildUnwindTable lays out rows (sorted by Start, Rule indexes into rules).
 func BuildUnwindTable(rows []UnwindRow, rules []UnwindRule) (*UnwindTable, error) {
 	for i, r := range rows {
 		if i > 0 && rows[i-1].Start >= r.Start {
@@ -166,9 +160,6 @@ func BuildUnwindTable(rows []UnwindRow, rules []UnwindRule) (*UnwindTable, error
 				ra_off: C.int16_t(r.RAOff), deref_add: C.int32_t(r.DerefAdd)}
 		}
 	}
-	if err := seal(mem); err != nil {
-		return nil, err
-	}
 	return &UnwindTable{mem: mem}, nil
 }
 
@@ -184,7 +175,7 @@ type InlineRec struct {
 
 const None = C.CG_NONE
 
-// LineTable is a cg_lines_header blob in anonymous memory outside the Go heap.
+// LineTable is a cg_lines_header blob.
 type LineTable struct{ mem []byte }
 
 // Bytes is the blob.
@@ -255,15 +246,5 @@ func BuildLineTable(files []string, lines []LineRow, inlines []InlineRow, recs [
 				call_line: C.uint32_t(r.CallLine), parent: C.uint32_t(r.Parent)}
 		}
 	}
-	if err := seal(mem); err != nil {
-		return nil, err
-	}
 	return &LineTable{mem: mem}, nil
 }
-
-// Mapped is a blob that lives in a mapping the caller keeps for the life of the process
-// (a validated cache file).
-type Mapped []byte
-
-// Bytes is the blob.
-func (m Mapped) Bytes() []byte { return m }

@@ -6,9 +6,8 @@
  * (CG_DUMP_SIGNAL) for the duration, and sends it with tgkill to each thread that does not
  * block it; each thread unwinds itself from its own ucontext into a preallocated slot.  The
  * reporter waits at most DUMP_WAIT_MS: a thread that never answers cannot hang the report.
- * The host's disposition of the signal is put back afterwards.  The Go runtime's own
- * threads are left out; threads that block the signal (a host's signal-consuming ones) are
- * counted, not asked.
+ * The host's disposition of the signal is put back afterwards.  Threads that block the
+ * signal (a host's signal-consuming ones) are counted, not asked.
  */
 #include "threads.h"
 
@@ -98,13 +97,6 @@ static int blocks(pid_t tid, int sig) {
     return 1;
 }
 
-static int is_go_thread(pid_t tid) {
-    for (int i = 0; i < CG_MAX_GO_THREADS; i++)
-        if (atomic_load(&cg_go_tids[i]) == tid)
-            return 1;
-    return 0;
-}
-
 int collect_other_threads(pid_t self, const struct cg_thread_snapshot **snapshots, int *blocked) {
     static char dents[4096];
     int total = 0;
@@ -130,7 +122,7 @@ int collect_other_threads(pid_t self, const struct cg_thread_snapshot **snapshot
             struct dirent64 *e = (struct dirent64 *)(dents + off);
             off += e->d_reclen;
             pid_t tid = parse_tid(e->d_name);
-            if (!tid || tid == self || is_go_thread(tid))
+            if (!tid || tid == self)
                 continue;
             total++;
             if (blocks(tid, CG_DUMP_SIGNAL)) {

@@ -220,6 +220,16 @@ func wantLine(t testing.TB, r result, pattern string) []string {
 
 type execCmd = exec.Cmd
 
+// coldStart is the environment of a start with nothing cached: a cache directory of its own,
+// which a helper fills while the host runs. The test waits for its helpers before the
+// directory is removed.
+func coldStart(t testing.TB) []string {
+	t.Helper()
+	dir := t.TempDir()
+	t.Cleanup(func() { waitForHelpers(t, dir) })
+	return []string{"CRASHGUARD_CACHE_DIR=" + dir}
+}
+
 // runOut runs a helper tool and returns its stdout, failing the test on error.
 func runOut(t testing.TB, name string, args ...string) string {
 	t.Helper()

@@ -12,13 +12,13 @@ import (
 func hostsDir() string { return filepath.Join(repoDir, "tests", "hosts") }
 
 // Runtimes that handle faults themselves keep working under the preload, with no report —
-// with the Go runtime running in them (cold) and without (nothing else differs).
+// on a cold start (a helper computing their tables meanwhile) and a warm one.
 func TestJVMCatchesNullPointerExceptions(t *testing.T) {
 	java, err := exec.LookPath("java")
 	if err != nil {
 		t.Skip("no java on this machine")
 	}
-	for _, env := range [][]string{goRuns, nil} {
+	for _, env := range [][]string{coldStart(t), nil} {
 		r := run(t, runOpts{preload: true, env: env, timeout: 120 * time.Second}, java, filepath.Join(hostsDir(), "Npe.java"))
 		if r.exitCode != 0 || !strings.Contains(r.stdout, "caught 100000") || strings.Contains(r.stderr, "crashguard") {
 			t.Fatalf("env %v: %s", env, r)
@@ -31,7 +31,7 @@ func TestNodeWasmOutOfBoundsTraps(t *testing.T) {
 	if err != nil {
 		t.Skip("no node on this machine")
 	}
-	for _, env := range [][]string{goRuns, nil} {
+	for _, env := range [][]string{coldStart(t), nil} {
 		r := run(t, runOpts{preload: true, env: env, timeout: 60 * time.Second}, node, filepath.Join(hostsDir(), "wasm_oob.js"))
 		if r.exitCode != 0 || !strings.Contains(r.stdout, "in bounds 0, caught 10000") || strings.Contains(r.stderr, "crashguard") {
 			t.Fatalf("env %v: %s", env, r)
@@ -46,7 +46,7 @@ func TestPythonFaulthandler(t *testing.T) {
 	if err != nil {
 		t.Skip("no python3 on this machine")
 	}
-	r := run(t, runOpts{preload: true, env: goRuns}, py, "-X", "faulthandler", "-c", "import ctypes; ctypes.string_at(0)")
+	r := run(t, runOpts{preload: true, env: coldStart(t)}, py, "-X", "faulthandler", "-c", "import ctypes; ctypes.string_at(0)")
 	if r.signal != syscall.SIGSEGV || !strings.Contains(r.stderr, "Fatal Python error: Segmentation fault") {
 		t.Fatalf("%s", r)
 	}
@@ -64,7 +64,7 @@ func TestCgoGoProgram(t *testing.T) {
 	if out, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}
-	for _, env := range [][]string{goRuns, nil} {
+	for _, env := range [][]string{coldStart(t), nil} {
 		for i := 0; i < 5; i++ {
 			r := run(t, runOpts{preload: true, env: env}, bin)
 			if r.exitCode != 0 || strings.TrimSpace(r.stdout) != "sum 36 recovered true" || strings.Contains(r.stderr, "crashguard") {

@@ -83,16 +83,16 @@ func warm(args []string) error {
 	system := fs.Bool("system", false, "write the system cache /var/cache/crashguard, readable by every user")
 	library := fs.String("library", defaultLibrary(), "libcrashguard.so, cached too (default: from LD_PRELOAD)")
 	fs.Parse(args)
-	user, systemDir := dwarfcache.CacheDirs()
 	store := dwarfcache.Store
 	switch {
 	case *system:
-		*dir, store = systemDir, dwarfcache.StoreShared
+		*dir, store = dwarfcache.SystemCacheDir, dwarfcache.StoreShared
 	case *dir == "":
-		*dir = user
-	}
-	if *dir == "" {
-		return errors.New("no cache directory: set --dir, HOME or CRASHGUARD_CACHE_DIR")
+		d, err := dwarfcache.WritableCacheDir()
+		if err != nil {
+			return fmt.Errorf("no cache directory (set --dir or CRASHGUARD_CACHE_DIR): %v", err)
+		}
+		*dir = d
 	}
 	if fs.NArg() == 0 {
 		return errors.New("warm: name at least one program or library")
@@ -129,7 +129,7 @@ func warm(args []string) error {
 			failed++
 		}
 	}
-	if image, id, err := vdsoImage(); err == nil {
+	if image, id, err := preload.VDSOImage(); err == nil {
 		b, err := preload.BuildTables("linux-vdso.so.1", id, image, -1)
 		if err == nil {
 			err = store(*dir, id, b.CacheEntries())
@@ -250,46 +250,6 @@ func dependencies(path string) ([]string, error) {
 	return deps, nil
 }
 
-// vdsoImage copies this process's vDSO (the same for every process on this kernel).
-func vdsoImage() ([]byte, []byte, error) {
-	auxv, err := os.ReadFile("/proc/self/auxv")
-	if err != nil {
-		return nil, nil, err
-	}
-	var base uint64
-	for i := 0; i+16 <= len(auxv); i += 16 {
-		if binary.LittleEndian.Uint64(auxv[i:]) == 33 { // AT_SYSINFO_EHDR
-			base = binary.LittleEndian.Uint64(auxv[i+8:])
-		}
-	}
-	if base == 0 {
-		return nil, nil, errors.New("no vDSO")
-	}
-	mem, err := os.Open("/proc/self/mem")
-	if err != nil {
-		return nil, nil, err
-	}
-	defer mem.Close()
-	image := make([]byte, 2*4096)
-	for {
-		n, err := mem.ReadAt(image, int64(base))
-		if err != nil && n < len(image) {
-			image = image[:n]
-			break
-		}
-		if f, err := elf.NewFile(bytes.NewReader(image)); err == nil && len(f.Sections) > 0 {
-			if id := dwarfcache.BuildID(f); id != nil {
-				return image, id, nil
-			}
-		}
-		if len(image) >= 1<<20 {
-			break
-		}
-		image = make([]byte, 2*len(image))
-	}
-	return nil, nil, errors.New("vDSO image unreadable")
-}
-
 // summary counts what the tables hold, from their headers (docs/tables.md).
 func summary(b *preload.Built) string {
 	le := binary.LittleEndian
@@ -338,9 +298,8 @@ func inspect(args []string) error {
 		}
 	}
 	fmt.Printf("size      total %d bytes\n", total)
-	user, system := dwarfcache.CacheDirs()
-	for _, dir := range []string{user, system} {
-		if dir == "" || len(id) == 0 {
+	for _, dir := range append(dwarfcache.CacheDirs(), dwarfcache.SystemCacheDir) {
+		if len(id) == 0 {
 			continue
 		}
 		if _, unmap, err := dwarfcache.Load(dir, id); err == nil {

@@ -1,4 +1,4 @@
-// Package cachefuzz drives the C cache reader (cache_reader.c) and the handler's table
+// Package cachefuzz drives the C cache reader (sigsafe/cachefile.c) and the handler's table
 // lookups (sigsafe/symbols.c, lines.c) with arbitrary cache files, from go test -fuzz: a
 // cache file is written by any process of the user, and the constructor and the handler of
 // every later process read it, so no content may crash, hang or mislead them into reading
@@ -9,7 +9,9 @@ package cachefuzz
 #cgo CFLAGS: -std=gnu11 -D_GNU_SOURCE -I${SRCDIR}/../.. -Wall -Wno-unused-parameter -Wno-unused-function
 #include <stdlib.h>
 #include <sys/mman.h>
-#include "../../cache_reader.c"
+#include "../../sigsafe/cachefile.c"
+#include "../../sigsafe/registry.c"
+#include "../../sigsafe/memread.c"
 #include "../../sigsafe/symbols.c"
 #include "../../sigsafe/lines.c"
 #include "../../sigsafe/out.c"
@@ -17,11 +19,14 @@ package cachefuzz
 struct cg_config cg_config;
 
 // Loads the file as module 0's cache (build-id taken from the file's own header, so the
-// identity check passes and the rest is exercised), then asks every table about n
-// addresses. Returns 0 if the file was refused, 1 if loaded, 2 if loaded but failing its
+// identity check passes and the rest is exercised) as the constructor does (verify_now 0:
+// table headers past the first 4 KiB are left to the lookups) or as the handler does at a
+// crash (verify_now 1), then asks every table about n addresses. Returns 0 if the file was refused, 1 if loaded, 2 if loaded but failing its
 // checksum (the handler then ignores it).
+static struct cg_cache_scratch scratch;
+
 static int load_and_query(const char *path, const unsigned char *id, unsigned id_len, const uint64_t *addrs, int n,
-                          int *named) {
+                          int verify_now, int *named) {
 	*named = 0;
 	struct cg_module *m = &cg_modules[0];
 	memset(m, 0, sizeof *m);
@@ -30,7 +35,7 @@ static int load_and_query(const char *path, const unsigned char *id, unsigned id
 	m->lo = 0x1000;
 	m->hi = 0x100000000ull;
 	atomic_store(&cg_module_count, 1);
-	if (!load_cache_file(m, path, geteuid()))
+	if (!cg_map_cache_file(m, path, &scratch, verify_now))
 		return 0;
 	int result = 1;
 	if (module_cache_corrupt(m)) {
@@ -77,10 +82,11 @@ import "C"
 import "unsafe"
 
 // LoadAndQuery loads the cache file at path with the C reader, as module 0 whose build-id
-// is id, and queries every table it publishes at each address. It returns 0 if the reader
+// is id (as the handler does at a crash when atCrash), and queries every table it publishes
+// at each address. It returns 0 if the reader
 // refused the file, 1 if it loaded it, 2 if it loaded it but the checksum failed; and at
 // how many of the addresses a symbol was found.
-func LoadAndQuery(path string, id []byte, addrs []uint64) (status, named int) {
+func LoadAndQuery(path string, id []byte, addrs []uint64, atCrash bool) (status, named int) {
 	cpath := C.CString(path)
 	defer C.free(unsafe.Pointer(cpath))
 	if len(id) == 0 {
@@ -90,7 +96,11 @@ func LoadAndQuery(path string, id []byte, addrs []uint64) (status, named int) {
 		addrs = []uint64{0}
 	}
 	var n C.int
+	verify := C.int(0)
+	if atCrash {
+		verify = 1
+	}
 	status = int(C.load_and_query(cpath, (*C.uchar)(unsafe.Pointer(&id[0])), C.uint(len(id)),
-		(*C.uint64_t)(unsafe.Pointer(&addrs[0])), C.int(len(addrs)), &n))
+		(*C.uint64_t)(unsafe.Pointer(&addrs[0])), C.int(len(addrs)), verify, &n))
 	return status, int(n)
 }

@@ -70,11 +70,16 @@ func addresses(b []byte) []uint64 {
 var scratch = filepath.Join(os.TempDir(), fmt.Sprintf("crashguard-cachefuzz-%d.cg", os.Getpid()))
 
 func load(t *testing.T, data []byte, addrs []uint64) (status, named int) {
+	return loadAs(t, data, addrs, false)
+}
+
+// loadAs loads as the constructor does, or as the handler does at a crash.
+func loadAs(t *testing.T, data []byte, addrs []uint64, atCrash bool) (status, named int) {
 	if err := os.WriteFile(scratch, data, 0o644); err != nil {
 		t.Fatal(err)
 	}
 	defer os.Remove(scratch)
-	return LoadAndQuery(scratch, identity(data), addrs)
+	return LoadAndQuery(scratch, identity(data), addrs, atCrash)
 }
 
 // smallProgram compiles a small C program with symbols, unwind rules, lines and an
@@ -121,13 +126,60 @@ func TestRealFileLoadsAndDamagedOnesAreRefusedOrIgnored(t *testing.T) {
 	}
 }
 
+// A table whose header lies past the first 4 KiB of its file is not checked at load (one
+// pread less per table at every start); its header's own total_size must still never be what
+// bounds the handler's reads, whatever the checksum says (review finding 5: a table claiming
+// 2^40 bytes and 0xF0000000 rows made the handler read far outside the mapping).
+func TestTableHeaderPastFirstPageIsBoundedByTheDirectory(t *testing.T) {
+	bin := smallProgram(t)
+	data, _ := os.ReadFile(bin)
+	f, err := elf.NewFile(bytes.NewReader(data))
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := dwarfcache.BuildID(f)
+	b, err := preload.BuildTables(bin, id, nil, -1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The symbol table as a long note first: the unwind table then starts past 4 KiB.
+	entries := []dwarfcache.Entry{{Kind: 0, Flags: dwarfcache.FlagNote, Data: bytes.Repeat([]byte("n"), 6000)}}
+	for _, e := range b.CacheEntries() {
+		if e.Kind != 0 {
+			entries = append(entries, e)
+		}
+	}
+	file, err := dwarfcache.Encode(id, entries)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := file[64:]
+	off := binary.LittleEndian.Uint64(dir[24+8:]) // the second entry: the unwind table
+	if binary.LittleEndian.Uint32(dir[24:]) != 1 || off < 4096 {
+		t.Fatalf("layout: unwind table at %d", off)
+	}
+	binary.LittleEndian.PutUint64(file[off+8:], 1<<40)       // total_size
+	binary.LittleEndian.PutUint32(file[off+16:], 0xF0000000) // row_count
+	file = withChecksum(file)
+	var addrs []uint64
+	for a := uint64(0); a < 1<<14; a += 4 {
+		addrs = append(addrs, a)
+	}
+	for _, atCrash := range []bool{false, true} {
+		// A fault here kills the test binary: the assertion is that we get back at all.
+		if got, _ := loadAs(t, file, addrs, atCrash); atCrash && got != 0 {
+			t.Errorf("at a crash, a table whose size disagrees with the directory was accepted (%d)", got)
+		}
+	}
+}
+
 func FuzzCacheReader(f *testing.F) {
 	good := realCacheFile(f, smallProgram(f))
-	f.Add(good)
-	f.Add(good[:200])
-	f.Add([]byte("CGCACHE1"))
-	f.Fuzz(func(t *testing.T, data []byte) {
+	f.Add(good, false)
+	f.Add(good[:200], true)
+	f.Add([]byte("CGCACHE1"), false)
+	f.Fuzz(func(t *testing.T, data []byte, atCrash bool) {
 		b := withChecksum(append([]byte(nil), data...))
-		load(t, b, addresses(b))
+		loadAs(t, b, addresses(b), atCrash)
 	})
 }

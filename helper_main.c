@@ -1,0 +1,120 @@
+//go:build ignore
+
+/*
+ * helper_main.c — libcrashguard.so run as a program: the helper process a host starts
+ * (sigsafe/spawn.c) to compute the tables it lacks.
+ *
+ *   ld.so --argv0 crashguard /path/libcrashguard.so --helper --library=/path/libcrashguard.so
+ *         [--urgent] [--dir=DIR]... -- ID:PATH...
+ *
+ * The dynamic loader maps the library as the main program, runs its initializers (ours
+ * returns at once: this is no host) and jumps to cg_helper_entry.  Here the process makes
+ * itself harmless — every signal back to its default, idle CPU and I/O priority, limits
+ * raised to what it may raise them to — then loads the embedded Go part (go_part.c), whose
+ * initialization builds the tables of the listed modules into the first usable directory
+ * and exits the process (preload.Helper).
+ */
+#include <dlfcn.h>
+#include <errno.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/auxv.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "interpose.h"
+
+#define IOPRIO_CLASS_IDLE 3
+#define IOPRIO_WHO_PROCESS 1
+
+void cg_helper_entry(void);
+
+/* When ld.so runs a library as a program it points AT_ENTRY at the library's entry. */
+int cg_is_helper_process(void) { return getauxval(AT_ENTRY) == (unsigned long)cg_helper_entry; }
+
+int cg_make_private_dirs(const char *dir) {
+    char path[CG_PATH_MAX];
+    size_t len = strlen(dir);
+    if (dir[0] != '/' || len >= sizeof path)
+        return -1;
+    memcpy(path, dir, len + 1);
+    for (char *p = path + 1; *p; p++) {
+        if (*p != '/')
+            continue;
+        *p = 0;
+        mkdir(path, 0700);
+        *p = '/';
+    }
+    mkdir(path, 0700);
+    struct stat st;
+    if (lstat(path, &st) != 0 || !S_ISDIR(st.st_mode) || (st.st_uid != geteuid() && st.st_uid != 0) ||
+        (st.st_mode & 022) || access(path, W_OK | X_OK) != 0)
+        return -1;
+    return 0;
+}
+
+static void make_harmless(int urgent) {
+    /* Everything the host had: ignored signals stay ignored across execve (SIGTERM ignored
+     * by the host would make a service stop wait for us), and the host blocked them all
+     * while starting us. */
+    struct sigaction dfl;
+    memset(&dfl, 0, sizeof dfl);
+    dfl.sa_handler = SIG_DFL;
+    for (int sig = 1; sig < NSIG; sig++)
+        sigaction(sig, &dfl, 0);
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, 0);
+    prctl(PR_SET_NAME, "crashguard");
+    if (!urgent) {
+        /* Idle priority: only when nothing else wants the CPU or the disk.  Not at a crash:
+         * the host waits for us there. */
+        struct sched_param param = {0};
+        sched_setscheduler(0, SCHED_IDLE, &param);
+        syscall(SYS_ioprio_set, IOPRIO_WHO_PROCESS, 0, IOPRIO_CLASS_IDLE << 13);
+    }
+    /* A host's low address-space limit is no reason to fail here: ours is our own. */
+    struct rlimit lim;
+    if (getrlimit(RLIMIT_AS, &lim) == 0 && lim.rlim_cur != lim.rlim_max) {
+        lim.rlim_cur = lim.rlim_max;
+        setrlimit(RLIMIT_AS, &lim);
+    }
+}
+
+__attribute__((noreturn, used)) void cg_helper_main(long argc, char **argv) {
+    int urgent = 0;
+    for (long i = 1; i < argc && strcmp(argv[i], "--") != 0; i++)
+        if (strcmp(argv[i], "--urgent") == 0)
+            urgent = 1;
+    make_harmless(urgent);
+    const char *why = cg_load_go_part(argc, argv);
+    if (why) {
+        if (getenv("CRASHGUARD_DEBUG"))
+            fprintf(stderr, "crashguard: helper %d: %s\n", (int)getpid(), why);
+        _exit(1);
+    }
+    /* The Go part's initialization runs on a thread of its runtime and exits the process
+     * when its work is done (preload.Helper). */
+    for (;;)
+        pause();
+}
+
+/* The entry point (ld.so jumps here with the stack as the kernel built it: argc, argv...).
+ * Aligns the stack as the ABI wants for a call and calls cg_helper_main(argc, argv). */
+__asm__(".text\n"
+        ".globl cg_helper_entry\n"
+        ".type cg_helper_entry,@function\n"
+        "cg_helper_entry:\n"
+        "\txor %ebp, %ebp\n"
+        "\tmov (%rsp), %rdi\n"
+        "\tlea 8(%rsp), %rsi\n"
+        "\tand $-16, %rsp\n"
+        "\tcall cg_helper_main\n"
+        "\thlt\n"
+        ".size cg_helper_entry, .-cg_helper_entry\n");
