@@ -2,8 +2,10 @@
 #ifndef CG_INTERPOSE_H
 #define CG_INTERPOSE_H
 #include <stddef.h>
+/* Bytes of each thread's alternate signal stack (pthread_interpose.c says why so many). */
 size_t cg_alt_stack_size(void);
-/* Gives the calling thread an alternate signal stack unless it has one; returns the mapping. */
+/* Gives the calling thread an alternate signal stack from the pool unless it has one;
+ * returns the stack, or 0.  For the main thread: never released. */
 void *cg_install_alt_stack(void);
 /* Brings the module registry in line with the loader's list (new modules appended,
  * unloaded ones marked dead).  One caller at a time. */
