@@ -70,6 +70,9 @@ int cg_real_pthread_create(pthread_t *thread, const pthread_attr_t *attr, void *
 int cg_real_sigaction(int sig, const struct sigaction *act, struct sigaction *old);
 /* Our handler now holds sig in the kernel; ours is what to put back on a SIG_DFL request. */
 void cg_hold_signal(int sig, const struct sigaction *ours);
+/* The program's own disposition for sig (an ignore, or a handler a library installed before
+ * us) stays in the kernel; ours stands in for it only once the program asks for SIG_DFL. */
+void cg_stand_by_signal(int sig, const struct sigaction *ours);
 /* doublestar-style globs (globmatch.c); a list is separated by ':' or ','. */
 int cg_glob_match(const char *pattern, const char *path);
 int cg_glob_list_match(const char *list, const char *path);

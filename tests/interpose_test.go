@@ -152,3 +152,49 @@ func TestStackOverflowOnReusedAlternateStack(t *testing.T) {
 		wantLine(t, r, `^thread: tid \d+ "[^"]*"$`)
 	}
 }
+
+// Finding 13: every way of giving SIGSEGV back to the default — before or after the
+// program installed a handler of its own — is stood in for: the crash is reported and the
+// process dies of SIGSEGV, as it does without us.
+func TestEveryWayBackToTheDefaultIsReported(t *testing.T) {
+	bin := compile(t, "sigdfl.c", "-O0", "-g", "-fno-omit-frame-pointer", "-Wno-deprecated-declarations")
+	for _, variant := range []string{"signal", "bsd_signal", "ssignal", "sysv_signal", "__sysv_signal", "sigset", "siginfo", "__sigaction"} {
+		for _, own := range []string{"", "own"} {
+			without := run(t, runOpts{}, bin, variant, own)
+			if without.signal != syscall.SIGSEGV {
+				t.Fatalf("%s %s without the library: %s", variant, own, without)
+			}
+			r := run(t, runOpts{preload: true, env: noGo}, bin, variant, own)
+			if r.signal != syscall.SIGSEGV || !strings.Contains(r.stderr, "*** crashguard: SIGSEGV") ||
+				!strings.Contains(r.stderr, "*** end of crashguard report") {
+				t.Errorf("%s %s: want a report and death by SIGSEGV: %s", variant, own, r)
+				continue
+			}
+			wantLine(t, r, `^fault address: 0x0$`)
+		}
+	}
+}
+
+// What every one of those calls returns, and what sigaction says after each, is what it
+// would be without us: handler, flags, mask, restorer — also while our handler stands in
+// for a default the program set. At the end, the crash is reported.
+func TestDispositionsAsTheProgramSetThem(t *testing.T) {
+	bin := compile(t, "sigdfl.c", "-O0", "-g", "-fno-omit-frame-pointer", "-Wno-deprecated-declarations")
+	without := run(t, runOpts{}, bin, "query")
+	if without.signal != syscall.SIGSEGV || strings.Count(without.stdout, "\n") < 30 {
+		t.Fatalf("without the library: %s", without)
+	}
+	for _, env := range [][]string{noGo, {"CRASHGUARD=off"}} {
+		with := run(t, runOpts{preload: true, env: env}, bin, "query")
+		if with.stdout != without.stdout {
+			t.Fatalf("%v: the program was told other dispositions:\nwithout:\n%s\nwith:\n%s", env, without.stdout, with.stdout)
+		}
+		if with.signal != syscall.SIGSEGV {
+			t.Fatalf("%v: %s", env, with)
+		}
+	}
+	with := run(t, runOpts{preload: true, env: noGo}, bin, "query")
+	if !strings.Contains(with.stderr, "*** end of crashguard report") {
+		t.Fatalf("the final crash was not reported: %s", with)
+	}
+}
