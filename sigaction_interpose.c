@@ -28,7 +28,9 @@
  * Off means untouched: when the constructor neither held nor stood by for a signal (the
  * library off, the program not covered), every call is passed through.
  *
- * Load-time code: the handler calls the real sigaction through cg_config.sigaction.
+ * Load-time code: the handler calls the real sigaction through cg_config.sigaction, and
+ * reads the program's disposition through cg_previous_action (sigaction_state.h), which
+ * never waits for this file's writers.
  */
 #include <dlfcn.h>
 #include <errno.h>
@@ -39,6 +41,7 @@
 #include <unistd.h>
 
 #include "interpose.h"
+#include "sigaction_state.h"
 #include "sigsafe/crashguard.h"
 
 #ifndef SA_UNSUPPORTED
@@ -81,10 +84,49 @@ int cg_real_sigaction(int sig, const struct sigaction *act, struct sigaction *ol
     return fn(sig, act, old);
 }
 
-/* ---- what the program believes ---- */
+/* ---- what the program believes, readable by the handler without a lock ---- */
+
+/* Two copies per signal and a generation: a writer (one at a time, under the lock below)
+ * fills the copy the current generation does not name, then publishes the next generation
+ * with a release store.  A reader copies the named one and checks the generation did not
+ * move meanwhile; while it has not, nobody writes the copy being read — so a handler never
+ * waits for a writer (which may be this very thread, interrupted) and never gets a struct
+ * half old and half new (before: a torn action could be installed by die_as_before).
+ * Generation 0 names cg_crash_dispositions[slot].prev as the constructor wrote it. */
+static struct sigaction believed_copy[CG_NCRASH][2];
+static _Atomic uint32_t believed_gen[CG_NCRASH];
+
+void cg_previous_action(int slot, struct sigaction *out) {
+    if (slot >= 0 && slot < CG_NCRASH) {
+        /* A retry needs a writer to finish a whole update meanwhile: bounded in practice;
+         * the cap only keeps a handler from spinning behind a program that does nothing but
+         * change its dispositions. */
+        for (int tries = 0; tries < 1000; tries++) {
+            uint32_t gen = atomic_load_explicit(&believed_gen[slot], memory_order_acquire);
+            const struct sigaction *src =
+                gen ? &believed_copy[slot][gen & 1] : &cg_crash_dispositions[slot].prev;
+            memcpy(out, src, sizeof *out);
+            atomic_thread_fence(memory_order_acquire);
+            if (atomic_load_explicit(&believed_gen[slot], memory_order_relaxed) == gen)
+                return;
+        }
+    }
+    memset(out, 0, sizeof *out); /* SIG_DFL: the death without us, for a signal we do not know */
+}
 
 /* Under the lock. */
 static void publish_believed(int slot, const struct sigaction *act) {
+    uint32_t gen = atomic_load_explicit(&believed_gen[slot], memory_order_relaxed) + 1;
+    if (!gen)
+        gen = 2; /* wrapped: 0 names the constructor's copy; 2 keeps the copies alternating */
+    /* The copy about to be written is the one a reader of the generation before last may
+     * still be reading: none of these stores may be seen before that generation moved on
+     * (pairs with the reader's acquire fence). */
+    atomic_thread_fence(memory_order_release);
+    believed_copy[slot][gen & 1] = *act;
+    atomic_store_explicit(&believed_gen[slot], gen, memory_order_release);
+    /* handler.c still reads this field directly until it calls cg_previous_action; the
+     * generation moved first, so cg_previous_action never reads it torn. */
     cg_crash_dispositions[slot].prev = *act;
 }
 
@@ -224,7 +266,7 @@ static int program_sigaction(int sig, const struct sigaction *act, struct sigact
     lock(&saved);
     int held = d->held;
     if (held)
-        believed = d->prev;
+        cg_previous_action(slot, &believed);
     if (act && want.sa_handler == SIG_DFL) {
         /* Back to the default: we stand in for it (see the top of this file).  Ours goes in
          * also when held: glibc's internal calls (abort's) may have changed it behind us. */
