@@ -110,9 +110,14 @@ static const char *reason_go_cannot_run_here(void) {
 /* ---- handlers ---- */
 
 /* Installs our handler over the disposition it returns in prev (if asked), unless that was
- * an ignore: an ignored signal stays ignored, the host (or its parent) asked for that.  The
- * old action comes back from the install itself (one system call per signal, not two), so
- * an ignore is replaced for the next instruction's time, before main() runs. */
+ * not the default: an ignore (the host or its parent asked for it), or a handler installed
+ * by a constructor that ran before ours (a DT_NEEDED library's, or a later preload's) —
+ * the program's own, which may resolve faults it expects (write barriers, guard pages,
+ * probing) and must see them first, as without us.  Either is put back and stays in charge;
+ * ours stands by and goes in only when the program gives the signal back to the default
+ * (sigaction_interpose.c).  The old action comes back from the install itself (one system
+ * call per signal, not two), so such a disposition is replaced for the next instruction's
+ * time, before main() runs. */
 static int install_handler(int sig, struct sigaction *prev) {
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
@@ -123,8 +128,9 @@ static int install_handler(int sig, struct sigaction *prev) {
     sa.sa_flags = SA_SIGINFO | SA_ONSTACK | SA_RESTART;
     if (cg_real_sigaction(sig, &sa, prev) != 0)
         return 0;
-    if (prev && !(prev->sa_flags & SA_SIGINFO) && prev->sa_handler == SIG_IGN) {
+    if (prev && prev->sa_handler != SIG_DFL) {
         cg_real_sigaction(sig, prev, 0);
+        cg_stand_by_signal(sig, &sa);
         return 0;
     }
     cg_hold_signal(sig, &sa);

@@ -200,6 +200,42 @@ func TestDispositionsAsTheProgramSetThem(t *testing.T) {
 	}
 }
 
+// Finding 6: a SIGSEGV handler that a library's constructor installs before ours stays in
+// charge. A fault it resolves produces no report; when it later gives the signal back to
+// the default for a real crash, that crash is reported and the process dies of SIGSEGV.
+func TestEarlierLibrarysHandlerStaysInCharge(t *testing.T) {
+	lib := filepath.Join(workDir, "libearly.so")
+	src := func(name string) string { return filepath.Join(repoDir, "tests", "crashers", name) }
+	if out, err := exec.Command("gcc", "-shared", "-fPIC", "-o", lib, src("libearly.c")).CombinedOutput(); err != nil {
+		t.Fatalf("gcc: %v\n%s", err, out)
+	}
+	build := func(main string) string {
+		bin := filepath.Join(workDir, strings.TrimSuffix(main, ".c"))
+		if out, err := exec.Command("gcc", "-O0", "-g", "-o", bin, src(main), lib, "-Wl,-rpath,"+workDir).CombinedOutput(); err != nil {
+			t.Fatalf("gcc: %v\n%s", err, out)
+		}
+		return bin
+	}
+	recovered, real := build("early_main.c"), build("early_main2.c")
+
+	without := run(t, runOpts{}, recovered)
+	for _, env := range [][]string{noGo, nil} {
+		r := run(t, runOpts{preload: true, env: env}, recovered)
+		if r.exitCode != 0 || r.signal != 0 || r.stdout != without.stdout || strings.Contains(r.stderr, "crashguard") {
+			t.Fatalf("%v: a fault the library resolved changed the run:\nwithout: %s\nwith: %s", env, without, r)
+		}
+	}
+
+	if w := run(t, runOpts{}, real); w.signal != syscall.SIGSEGV {
+		t.Fatalf("without the library: %s", w)
+	}
+	r := run(t, runOpts{preload: true, env: noGo}, real)
+	if r.signal != syscall.SIGSEGV || strings.Count(r.stderr, "*** crashguard: ") != 1 || !strings.Contains(r.stderr, "*** end of crashguard report") {
+		t.Fatalf("want exactly one report (the real crash) and death by SIGSEGV: %s", r)
+	}
+	wantLine(t, r, `^fault address: 0x18$`)
+}
+
 // The torn read ("also noted" in the review): what die_as_before restores is read while
 // another thread may be changing it. Through cg_previous_action a reader never sees an
 // action half old and half new; a plain copy of the field, as handler.c made before, does —
