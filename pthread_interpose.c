@@ -4,10 +4,10 @@
  * pthread_interpose.c — every thread gets an alternate signal stack, so a stack overflow on a
  * worker thread is reported instead of killing the process silently (the kernel cannot push
  * a signal frame onto an exhausted stack).  Also records each thread's stack bounds for the
- * unwinder, and keeps the Go runtime's own threads from taking the host's signals.
+ * unwinder.
  *
  * Off means untouched: when the library is off (CRASHGUARD=off) or does not cover this
- * program (CRASHGUARD_INCLUDE/EXCLUDE), pthread_create is a plain tail call to the C library's
+ * program (CRASHGUARD_INCLUDE/EXCLUDE), pthread_create is a plain call to the C library's
  * — no alternate stack, no allocation, no system call.
  *
  * On, a thread costs no mapping of its own: alternate stacks are slots carved from a few
@@ -30,7 +30,6 @@
 #include <string.h>
 #include <sys/auxv.h>
 #include <sys/mman.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "interpose.h"
@@ -351,51 +350,6 @@ static int wanted(void) {
     return !(v && strcmp(v, "off") == 0);
 }
 
-/* ---- the Go runtime's threads ---- */
-
-struct go_start {
-    void *(*start)(void *);
-    void *arg;
-};
-
-/* Go installs and adopts its own signal stacks; leave its threads alone. */
-static void *start_go_thread(void *p) {
-    struct go_start ctx = *(struct go_start *)p;
-    free(p);
-    cg_self.is_go_thread = 1;
-    int tid = (int)syscall(SYS_gettid), none = 0;
-    for (int i = 0; i < CG_MAX_GO_THREADS; i++)
-        if (atomic_compare_exchange_strong(&cg_go_tids[i], &none, tid))
-            break;
-        else
-            none = 0;
-    return ctx.start(ctx.arg);
-}
-
-static int create_go_thread(pthread_create_fn real, pthread_t *thread, const pthread_attr_t *attr,
-                            void *(*start)(void *), void *arg) {
-    struct go_start *ctx = malloc(sizeof *ctx);
-    if (!ctx)
-        return real(thread, attr, start, arg);
-    ctx->start = start;
-    ctx->arg = arg;
-    /* A thread inherits its creator's mask, and the Go runtime copies its first thread's
-     * mask to all later ones: block every asynchronous signal so the host's process-directed
-     * signals (SIGCHLD, SIGHUP, SIGTERM...) go to the host's threads, which may consume them
-     * through signalfd or sigwait.  Faults stay deliverable; SIGURG is Go's preemption. */
-    sigset_t go_mask, saved;
-    sigfillset(&go_mask);
-    static const int keep[] = {SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGTRAP, SIGABRT, SIGSYS, SIGURG};
-    for (size_t i = 0; i < sizeof keep / sizeof keep[0]; i++)
-        sigdelset(&go_mask, keep[i]);
-    pthread_sigmask(SIG_SETMASK, &go_mask, &saved);
-    int rc = real(thread, attr, start_go_thread, ctx);
-    pthread_sigmask(SIG_SETMASK, &saved, 0);
-    if (rc != 0)
-        free(ctx);
-    return rc;
-}
-
 __attribute__((visibility("default"))) int pthread_create(pthread_t *thread,
                                                           const pthread_attr_t *attr,
                                                           void *(*start)(void *), void *arg) {
@@ -404,8 +358,6 @@ __attribute__((visibility("default"))) int pthread_create(pthread_t *thread,
         return EAGAIN;
     if (!wanted())
         return real(thread, attr, start, arg);
-    if (cg_called_by_go())
-        return create_go_thread(real, thread, attr, start, arg);
     int64_t id = alloc_slot();
     if (id < 0)
         return real(thread, attr, start, arg); /* no alternate stack, but the thread runs */

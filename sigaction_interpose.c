@@ -294,13 +294,8 @@ static int program_sigaction(int sig, const struct sigaction *act, struct sigact
     return rc;
 }
 
-/* The Go runtime of the Go part calls the C library's sigaction too (runtime/cgo's
- * x_cgo_sigaction), and the loader binds that call here: it must see and set the real
- * dispositions, or Go would record a fake default as the handler to forward faults to. */
 __attribute__((visibility("default"))) int sigaction(int sig, const struct sigaction *act,
                                                      struct sigaction *old) {
-    if (cg_called_by_go())
-        return cg_real_sigaction(sig, act, old);
     return program_sigaction(sig, act, old);
 }
 

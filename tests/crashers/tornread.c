@@ -18,7 +18,6 @@
 
 struct cg_crash_disposition cg_crash_dispositions[CG_NCRASH];
 int cg_crash_slot(int sig) { return sig == SIGSEGV ? 0 : -1; }
-int cg_called_by_go(void) { return 0; } /* no Go part here */
 
 static void ours(int sig, siginfo_t *info, void *uc) { (void)sig, (void)info, (void)uc; }
 
