@@ -49,6 +49,6 @@ gcc -std=gnu11 -D_GNU_SOURCE -O2 -Wall -Wextra -Werror -Wno-trigraphs -Wno-unuse
 objcopy --add-section .crashguard_go="$go_part" --set-section-flags .crashguard_go=contents,readonly "$out"
 
 # 4. Only the interposed functions may be exported.
-exported=$(nm -D --defined-only "$out" | awk '{ print $3 }' | sort | tr '\n' ' ')
-[ "$exported" = "dlopen pthread_create sigaction signal " ] || fail "unexpected exported symbols: $exported"
+exported=$(nm -D --defined-only "$out" | awk '{ print $3 }' | LC_ALL=C sort | tr '\n' ' ')
+[ "$exported" = "__sigaction __sysv_signal bsd_signal dlopen pthread_create sigaction sigignore siginterrupt signal sigset ssignal sysv_signal " ] || fail "unexpected exported symbols: $exported"
 echo "built $out"

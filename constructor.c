@@ -79,10 +79,15 @@ static void duplicate_report_fd(void) {
 
 /* ---- handlers ---- */
 
-/* Installs our handler over the disposition it returns in prev, unless that was an ignore:
- * an ignored signal stays ignored, the host (or its parent) asked for that.  The old action
- * comes back from the install itself (one system call per signal, not two), so an ignore is
- * replaced for the next instruction's time, before main() runs. */
+/* Installs our handler over the disposition it returns in prev (if asked), unless that was
+ * not the default: an ignore (the host or its parent asked for it), or a handler installed
+ * by a constructor that ran before ours (a DT_NEEDED library's, or a later preload's) —
+ * the program's own, which may resolve faults it expects (write barriers, guard pages,
+ * probing) and must see them first, as without us.  Either is put back and stays in charge;
+ * ours stands by and goes in only when the program gives the signal back to the default
+ * (sigaction_interpose.c).  The old action comes back from the install itself (one system
+ * call per signal, not two), so such a disposition is replaced for the next instruction's
+ * time, before main() runs. */
 static int install_handler(int sig, struct sigaction *prev) {
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
@@ -93,8 +98,9 @@ static int install_handler(int sig, struct sigaction *prev) {
     sa.sa_flags = SA_SIGINFO | SA_ONSTACK | SA_RESTART;
     if (cg_real_sigaction(sig, &sa, prev) != 0)
         return 0;
-    if (!(prev->sa_flags & SA_SIGINFO) && prev->sa_handler == SIG_IGN) {
+    if (prev->sa_handler != SIG_DFL) {
         cg_real_sigaction(sig, prev, 0);
+        cg_stand_by_signal(sig, &sa);
         return 0;
     }
     cg_hold_signal(sig, &sa);
@@ -140,13 +146,13 @@ static const char *tables_at_load(int *missing, char *why, size_t size) {
 }
 
 __attribute__((constructor)) static void crashguard_init(void) {
+    cg_config.main_tid = getpid(); /* the constructor ran: the interposers decide by armed */
     if (cg_is_helper_process())
         return; /* the helper's own process: no host to guard */
     const char *v = env("CRASHGUARD_DEBUG");
     debug_at_load = v && *v && strcmp(v, "0") != 0;
     debug_file = debug_at_load && v[0] == '/' ? v : 0;
     cg_config.debug = debug_at_load ? (debug_file ? 2 : 1) : 0;
-    cg_config.main_tid = getpid();
 
     v = env("CRASHGUARD");
     if (v && strcmp(v, "off") == 0) {

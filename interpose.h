@@ -2,8 +2,10 @@
 #ifndef CG_INTERPOSE_H
 #define CG_INTERPOSE_H
 #include <stddef.h>
+/* Bytes of each thread's alternate signal stack (pthread_interpose.c says why so many). */
 size_t cg_alt_stack_size(void);
-/* Gives the calling thread an alternate signal stack unless it has one; returns the mapping. */
+/* Gives the calling thread an alternate signal stack from the pool unless it has one;
+ * returns the stack, or 0.  For the main thread: never released. */
 void *cg_install_alt_stack(void);
 /* Joins n strings into out; returns 1 when the whole result fit (out is always terminated).
  * Load-time code uses it instead of snprintf: printf's code is never touched by many small
@@ -47,15 +49,14 @@ const char *cg_load_go_part(long argc, char **argv);
 int cg_make_private_dirs(const char *dir);
 /* The constructor runs in the helper process too (libcrashguard.so is its program). */
 int cg_is_helper_process(void);
-/* The next pthread_create (glibc's): threads of our own get no alternate stack. */
-#include <pthread.h>
-int cg_real_pthread_create(pthread_t *thread, const pthread_attr_t *attr, void *(*start)(void *),
-                           void *arg);
 /* The C library's sigaction, past our interposer (constructors and the handler use it). */
 #include <signal.h>
 int cg_real_sigaction(int sig, const struct sigaction *act, struct sigaction *old);
 /* Our handler now holds sig in the kernel; ours is what to put back on a SIG_DFL request. */
 void cg_hold_signal(int sig, const struct sigaction *ours);
+/* The program's own disposition for sig (an ignore, or a handler a library installed before
+ * us) stays in the kernel; ours stands in for it only once the program asks for SIG_DFL. */
+void cg_stand_by_signal(int sig, const struct sigaction *ours);
 /* doublestar-style globs (globmatch.c); a list is separated by ':' or ','. */
 int cg_glob_match(const char *pattern, const char *path);
 int cg_glob_list_match(const char *list, const char *path);
