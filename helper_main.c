@@ -93,7 +93,11 @@ __attribute__((noreturn, used)) void cg_helper_main(long argc, char **argv) {
         if (strcmp(argv[i], "--urgent") == 0)
             urgent = 1;
     make_harmless(urgent);
-    const char *why = cg_load_go_part(argc, argv);
+    /* Nowhere to write: not worth starting a Go runtime. */
+    int usable = 0;
+    for (long i = 1; i < argc && strcmp(argv[i], "--") != 0 && !usable; i++)
+        usable = strncmp(argv[i], "--dir=", 6) == 0 && cg_make_private_dirs(argv[i] + 6) == 0;
+    const char *why = usable ? cg_load_go_part(argc, argv) : "no usable cache directory (each must be ours, or root's, and writable by no one else)";
     if (why) {
         if (getenv("CRASHGUARD_DEBUG"))
             fprintf(stderr, "crashguard: helper %d: %s\n", (int)getpid(), why);
