@@ -1,0 +1,4 @@
+__attribute__((noinline)) void b_calls_back(void (*cb)(void)) {
+    cb();
+    __asm__ volatile("");
+}
