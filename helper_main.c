@@ -5,7 +5,7 @@
  * (sigsafe/spawn.c) to compute the tables it lacks.
  *
  *   ld.so --argv0 crashguard /path/libcrashguard.so --helper --library=/path/libcrashguard.so
- *         [--urgent] [--dir=DIR]... -- ID:PATH...
+ *         [--urgent] [--dir=DIR]... [--memfd=3] -- ID:PATH...
  *
  * The dynamic loader maps the library as the main program, runs its initializers (ours
  * returns at once: this is no host) and jumps to cg_helper_entry.  Here the process makes
@@ -93,10 +93,12 @@ __attribute__((noreturn, used)) void cg_helper_main(long argc, char **argv) {
         if (strcmp(argv[i], "--urgent") == 0)
             urgent = 1;
     make_harmless(urgent);
-    /* Nowhere to write: not worth starting a Go runtime. */
+    /* Nowhere to write (no usable directory, no memfd of the host's): not worth starting a
+     * Go runtime. */
     int usable = 0;
     for (long i = 1; i < argc && strcmp(argv[i], "--") != 0 && !usable; i++)
-        usable = strncmp(argv[i], "--dir=", 6) == 0 && cg_make_private_dirs(argv[i] + 6) == 0;
+        usable = (strncmp(argv[i], "--dir=", 6) == 0 && cg_make_private_dirs(argv[i] + 6) == 0) ||
+                 strncmp(argv[i], "--memfd=", 8) == 0;
     const char *why = usable ? cg_load_go_part(argc, argv) : "no usable cache directory (each must be ours, or root's, and writable by no one else)";
     if (why) {
         if (getenv("CRASHGUARD_DEBUG"))

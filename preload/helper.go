@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"os"
 	"runtime/debug"
+	"strconv"
 	"strings"
 	"time"
 
@@ -29,16 +30,17 @@ type Module struct {
 
 // HelperRequest is what a host asks of a helper (sigsafe/spawn.c builds the arguments):
 //
-//	--helper --library=PATH [--urgent] [--dir=DIR]... -- BUILDID:PATH...
+//	--helper --library=PATH [--urgent] [--dir=DIR]... [--memfd=FD] -- BUILDID:PATH...
 type HelperRequest struct {
 	Dirs    []string // where to write, in order of preference
+	Memfd   int      // the host's memfd archive (dwarfcache.Archive), -1 if none
 	Urgent  bool     // a host is waiting at a crash
 	Modules []Module
 }
 
 // ParseHelperArgs reads a helper's arguments (without the program name).
 func ParseHelperArgs(args []string) (*HelperRequest, error) {
-	r := &HelperRequest{}
+	r := &HelperRequest{Memfd: -1}
 	if len(args) == 0 || args[0] != "--helper" {
 		return nil, errors.New("not a helper's arguments (--helper first)")
 	}
@@ -49,6 +51,12 @@ func ParseHelperArgs(args []string) (*HelperRequest, error) {
 			r.Urgent = true
 		case strings.HasPrefix(a, "--dir="):
 			r.Dirs = append(r.Dirs, a[len("--dir="):])
+		case strings.HasPrefix(a, "--memfd="):
+			fd, err := strconv.Atoi(a[len("--memfd="):])
+			if err != nil || fd < 0 {
+				return nil, fmt.Errorf("bad option %q", a)
+			}
+			r.Memfd = fd
 		case strings.HasPrefix(a, "--library="):
 		default:
 			return nil, fmt.Errorf("unknown option %q", a)
@@ -92,6 +100,9 @@ func Helper(args []string) (status int) {
 		dir = d
 		break
 	}
+	if dir == "" && req.Memfd >= 0 {
+		return intoArchive(req, start)
+	}
 	if dir == "" {
 		debugf("helper: no usable cache directory among %q: tables not computed", req.Dirs)
 		return 1
@@ -127,6 +138,33 @@ func Helper(args []string) (status int) {
 
 // cached says whether dir holds a valid cache file for m (another helper may just have
 // written it); an invalid one is said and then replaced.
+// intoArchive builds every module into the host's memfd archive: no cache directory could be
+// used, so these tables serve that host alone (and cannot be shared or locked).
+func intoArchive(req *HelperRequest, start time.Time) int {
+	a, err := dwarfcache.OpenArchive(req.Memfd)
+	if err != nil {
+		debugf("helper: %v", err)
+		return 1
+	}
+	for _, m := range req.Modules {
+		b := build(m)
+		if b == nil {
+			continue
+		}
+		file, err := dwarfcache.Encode(m.BuildID, b.CacheEntries())
+		if err == nil {
+			err = a.Add(file)
+		}
+		if err != nil {
+			debugf("%s: not handed to the host: %v", m.Path, err)
+			continue
+		}
+		debugf("%s: handed to the host in its memfd (no cache directory could be used)", m.Path)
+	}
+	debugf("helper: %d modules into the host's memory in %v", len(req.Modules), time.Since(start).Round(time.Millisecond))
+	return 0
+}
+
 func cached(dir string, m Module) bool {
 	_, unmap, err := dwarfcache.Load(dir, m.BuildID)
 	if err == nil {
@@ -139,22 +177,22 @@ func cached(dir string, m Module) bool {
 	return false
 }
 
-// buildAndStore builds one module's tables and writes its cache file; a module that cannot
-// be read at all gets a file of notes saying why, so that no later host asks again.
-func buildAndStore(dir string, m Module) {
+// build builds one module's tables; a module that cannot be read at all gets notes saying
+// why, so that no later host asks again. nil after a recovered panic.
+func build(m Module) (b *Built) {
 	defer func() {
 		if r := recover(); r != nil {
 			debugf("%s: reading it failed (recovered panic: %v)", m.Path, r)
+			b = nil
 		}
 	}()
 	defer debug.FreeOSMemory() // one module's garbage is not the next one's peak
-	start := time.Now()
 	var image []byte
 	if !strings.HasPrefix(m.Path, "/") {
 		img, id, err := VDSOImage() // the vDSO has no file: the kernel maps the same image everywhere
 		if err != nil || !bytes.Equal(id, m.BuildID) {
 			debugf("%s: no file and not this kernel's vDSO", m.Path)
-			return
+			return nil
 		}
 		image = img
 	}
@@ -165,6 +203,16 @@ func buildAndStore(dir string, m Module) {
 		for _, kind := range tableKinds {
 			b.Notes[kind] = err.Error()
 		}
+	}
+	return b
+}
+
+// buildAndStore builds one module's tables and writes its cache file.
+func buildAndStore(dir string, m Module) {
+	start := time.Now()
+	b := build(m)
+	if b == nil {
+		return
 	}
 	if err := dwarfcache.Store(dir, m.BuildID, b.CacheEntries()); err != nil {
 		debugf("%s: built in %v; cache not written: %v", m.Path, time.Since(start).Round(time.Millisecond), err)

@@ -71,19 +71,108 @@ int cg_cache_path(char *out, size_t size, const char *dir, const struct cg_modul
     return n + 1 < size;
 }
 
+/* Where a cache file's bytes come from: a file (its first 4 KiB read at once, the rest with
+ * pread), or memory (a record of a helper's memfd archive, already mapped). */
 struct source {
-    int fd;
+    int fd;                /* -1: memory */
+    const uint8_t *memory; /* with size bytes */
+    uint64_t size;
     size_t window_len;
     struct cg_cache_scratch *s;
 };
 
-/* Exactly n bytes at off from the first 4 KiB read at once, else with pread. */
 static int read_at(struct source *r, void *buf, size_t n, uint64_t off) {
-    if (off <= r->window_len && n <= r->window_len - off) {
+    if (!r->memory && off <= r->window_len && n <= r->window_len - off) {
         __builtin_memcpy(buf, r->s->window + off, n);
         return 1;
     }
+    if (r->memory) {
+        if (off > r->size || n > r->size - off)
+            return 0;
+        __builtin_memcpy(buf, r->memory + off, n);
+        return 1;
+    }
     return syscall(SYS_pread64, r->fd, buf, n, (off_t)off) == (long)n;
+}
+
+/* What the checks found, for publishing once the bytes are mapped. */
+struct checked {
+    uint64_t blob_off[CG_TABLE_KINDS], blob_len[CG_TABLE_KINDS], note_len[CG_TABLE_KINDS];
+    int have_blob[CG_TABLE_KINDS];
+    uint64_t checksum;
+};
+
+/* Checks a cache file for m; 0 if it is not acceptable. */
+static int check(const struct cg_module *m, struct source *src, int verify_now, struct checked *c) {
+    struct cg_cache_scratch *s = src->s;
+    uint8_t *head = s->head;
+    uint64_t size = src->size;
+    int ok = size >= CG_CACHE_HEADER_SIZE && read_at(src, head, CG_CACHE_HEADER_SIZE, 0);
+    uint32_t count = ok ? le32(head + 12) : 0, id_len = ok ? le32(head + 48) : 0;
+    ok = ok && __builtin_memcmp(head, "CGCACHE1", 8) == 0 && le32(head + 8) == CACHE_VERSION && count <= 16 &&
+         id_len == m->build_id_len && __builtin_memcmp(head + 16, m->build_id, id_len) == 0 &&
+         le32(head + 52) == 0 && CG_CACHE_HEADER_SIZE + (uint64_t)count * DIR_ENTRY_SIZE <= size &&
+         read_at(src, head + CG_CACHE_HEADER_SIZE, count * DIR_ENTRY_SIZE, CG_CACHE_HEADER_SIZE);
+    for (uint32_t i = 16 + id_len; ok && i < 48; i++)
+        ok = head[i] == 0;
+    int have_note[CG_TABLE_KINDS] = {0};
+    __builtin_memset(c, 0, sizeof *c);
+    for (uint32_t i = 0; ok && i < count; i++) {
+        const uint8_t *d = head + CG_CACHE_HEADER_SIZE + i * DIR_ENTRY_SIZE;
+        uint32_t kind = le32(d), flags = le32(d + 4);
+        uint64_t off = le64(d + 8), len = le64(d + 16);
+        ok = off % 8 == 0 && off <= size && len <= size - off;
+        if (!ok || kind >= CG_TABLE_KINDS)
+            continue;
+        if (flags & FLAG_NOTE) {
+            c->note_len[kind] = len < CG_NOTE_MAX - 1 ? len : CG_NOTE_MAX - 1;
+            ok = read_at(src, s->notes[kind], c->note_len[kind], off);
+            s->notes[kind][c->note_len[kind]] = 0;
+            have_note[kind] = 1;
+            continue;
+        }
+        /* Every blob starts with its magic and its total size (docs/tables.md).  At load a
+         * header past the first 4 KiB of a file is left to the handler, which checks every
+         * table's header against blob_len at every lookup: one system call less per table
+         * at every start. */
+        uint8_t blob_head[16];
+        ok = len >= 16;
+        if (ok && (verify_now || src->memory || off + sizeof blob_head <= src->window_len))
+            ok = read_at(src, blob_head, sizeof blob_head, off) && le32(blob_head) == blob_magic[kind] &&
+                 le64(blob_head + 8) == len;
+        c->blob_off[kind] = off;
+        c->blob_len[kind] = len;
+        c->have_blob[kind] = 1;
+    }
+    for (int kind = 0; ok && kind < CG_TABLE_KINDS; kind++)
+        ok = c->have_blob[kind] || have_note[kind];
+    c->checksum = ok ? le64(head + 56) : 0;
+    return ok;
+}
+
+/* Publishes m's tables from the checked file whose bytes are mapped at map. */
+static void publish(struct cg_module *m, const struct checked *c, const struct cg_cache_scratch *s,
+                    const uint8_t *map, uint64_t size, int verify_now) {
+    m->cache_map = map;
+    m->cache_size = size;
+    m->cache_checksum = c->checksum;
+    if (verify_now) {
+        uint32_t state = cg_checksum(map + CG_CACHE_HEADER_SIZE, size - CG_CACHE_HEADER_SIZE) == c->checksum ? 1 : 2;
+        atomic_store_explicit(&m->cache_state, state, memory_order_release);
+        if (state == 2)
+            cg_remove_corrupt_cache_file(m);
+    }
+    for (int kind = 0; kind < CG_TABLE_KINDS; kind++) {
+        struct cg_table_slot *t = &m->tables[kind];
+        if (c->have_blob[kind]) {
+            t->blob_len = c->blob_len[kind];
+            atomic_store_explicit(&t->blob, (const void *)(map + c->blob_off[kind]), memory_order_release);
+            atomic_store_explicit(&t->state, CG_SYMTAB_READY, memory_order_release);
+        } else {
+            __builtin_memcpy(t->note, s->notes[kind], c->note_len[kind] + 1);
+            atomic_store_explicit(&t->state, CG_SYMTAB_FAILED, memory_order_release);
+        }
+    }
 }
 
 int cg_map_cache_file(struct cg_module *m, const char *path, struct cg_cache_scratch *s, int verify_now) {
@@ -93,87 +182,59 @@ int cg_map_cache_file(struct cg_module *m, const char *path, struct cg_cache_scr
         return 0;
     uid_t euid = (uid_t)syscall(SYS_geteuid);
     struct stat st;
+    struct checked c;
     long got = 0;
-    uint8_t *head = s->head;
+    /* The checks read with pread: the mapping is not touched until a crash needs a table
+     * (touching a page of a file mapping maps its neighbours too, 64 KiB a time). */
     int ok = syscall(SYS_fstat, fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size >= CG_CACHE_HEADER_SIZE &&
              st.st_size < (1LL << 31) && (st.st_uid == euid || st.st_uid == 0) && !(st.st_mode & 022) &&
              (got = syscall(SYS_pread64, fd, s->window, sizeof s->window, (off_t)0)) >= CG_CACHE_HEADER_SIZE;
     src.window_len = ok ? (size_t)got : 0;
-    ok = ok && read_at(&src, head, CG_CACHE_HEADER_SIZE, 0);
-    uint64_t size = ok ? (uint64_t)st.st_size : 0;
-    uint32_t count = ok ? le32(head + 12) : 0, id_len = ok ? le32(head + 48) : 0;
-    ok = ok && __builtin_memcmp(head, "CGCACHE1", 8) == 0 && le32(head + 8) == CACHE_VERSION && count <= 16 &&
-         id_len == m->build_id_len && __builtin_memcmp(head + 16, m->build_id, id_len) == 0 &&
-         le32(head + 52) == 0 && CG_CACHE_HEADER_SIZE + (uint64_t)count * DIR_ENTRY_SIZE <= size &&
-         read_at(&src, head + CG_CACHE_HEADER_SIZE, count * DIR_ENTRY_SIZE, CG_CACHE_HEADER_SIZE);
-    for (uint32_t i = 16 + id_len; ok && i < 48; i++)
-        ok = head[i] == 0;
-    uint64_t blob_off[CG_TABLE_KINDS] = {0}, blob_len[CG_TABLE_KINDS] = {0};
-    uint64_t note_len[CG_TABLE_KINDS] = {0};
-    int have_blob[CG_TABLE_KINDS] = {0}, have_note[CG_TABLE_KINDS] = {0};
-    for (uint32_t i = 0; ok && i < count; i++) {
-        const uint8_t *d = head + CG_CACHE_HEADER_SIZE + i * DIR_ENTRY_SIZE;
-        uint32_t kind = le32(d), flags = le32(d + 4);
-        uint64_t off = le64(d + 8), len = le64(d + 16);
-        ok = off % 8 == 0 && off <= size && len <= size - off;
-        if (!ok || kind >= CG_TABLE_KINDS)
-            continue;
-        if (flags & FLAG_NOTE) {
-            note_len[kind] = len < CG_NOTE_MAX - 1 ? len : CG_NOTE_MAX - 1;
-            ok = read_at(&src, s->notes[kind], note_len[kind], off);
-            s->notes[kind][note_len[kind]] = 0;
-            have_note[kind] = 1;
-            continue;
-        }
-        /* Every blob starts with its magic and its total size (docs/tables.md).  At load a
-         * header past the first 4 KiB is left to the handler, which checks every table's
-         * header against blob_len at every lookup: one system call less per table at every
-         * start. */
-        uint8_t blob_head[16];
-        ok = len >= 16;
-        if (ok && (verify_now || off + sizeof blob_head <= src.window_len))
-            ok = read_at(&src, blob_head, sizeof blob_head, off) && le32(blob_head) == blob_magic[kind] &&
-                 le64(blob_head + 8) == len;
-        blob_off[kind] = off;
-        blob_len[kind] = len;
-        have_blob[kind] = 1;
-    }
-    for (int kind = 0; ok && kind < CG_TABLE_KINDS; kind++)
-        ok = have_blob[kind] || have_note[kind];
-    void *map = ok ? (void *)syscall(SYS_mmap, 0, (size_t)size, PROT_READ, MAP_PRIVATE, fd, 0) : MAP_FAILED;
+    src.size = ok ? (uint64_t)st.st_size : 0;
+    ok = ok && check(m, &src, verify_now, &c);
+    void *map = ok ? (void *)syscall(SYS_mmap, 0, (size_t)src.size, PROT_READ, MAP_PRIVATE, fd, 0) : MAP_FAILED;
     syscall(SYS_close, fd);
     if (map == MAP_FAILED)
         return 0;
-    m->cache_map = map;
     size_t path_len = cg_strlen(path); /* a path too long to store is simply never removed */
     if (path_len < sizeof m->cache_path)
         __builtin_memcpy(m->cache_path, path, path_len + 1);
     m->cache_dev = (uint64_t)st.st_dev;
     m->cache_ino = (uint64_t)st.st_ino;
-    m->cache_size = size;
-    m->cache_checksum = le64(head + 56);
-    if (verify_now) {
-        uint32_t state = cg_checksum(m->cache_map + CG_CACHE_HEADER_SIZE, size - CG_CACHE_HEADER_SIZE) ==
-                                 m->cache_checksum
-                             ? 1
-                             : 2;
-        atomic_store_explicit(&m->cache_state, state, memory_order_release);
-        if (state == 2)
-            cg_remove_corrupt_cache_file(m);
-    }
-    for (int kind = 0; kind < CG_TABLE_KINDS; kind++) {
-        struct cg_table_slot *t = &m->tables[kind];
-        if (have_blob[kind]) {
-            t->blob_len = blob_len[kind];
-            atomic_store_explicit(&t->blob, (const void *)((const uint8_t *)map + blob_off[kind]),
-                                  memory_order_release);
-            atomic_store_explicit(&t->state, CG_SYMTAB_READY, memory_order_release);
-        } else {
-            __builtin_memcpy(t->note, s->notes[kind], note_len[kind] + 1);
-            atomic_store_explicit(&t->state, CG_SYMTAB_FAILED, memory_order_release);
-        }
-    }
+    publish(m, &c, s, map, src.size, verify_now);
     return 1;
+}
+
+/* A helper's memfd archive (docs/cache.md), where no cache directory could be used: a
+ * 64-byte header ("CGMEMFD1", then at 8 the bytes of complete records, stored last), then
+ * records { u32 length; u32 reserved; a cache file; padding to 8 }.  The helper only
+ * appends; what the header counts is never written again. */
+#define ARCHIVE_HEADER 64
+
+static int map_from_archive(struct cg_module *m, const uint8_t *base, uint64_t capacity, struct cg_cache_scratch *s) {
+    if (capacity < ARCHIVE_HEADER || __builtin_memcmp(base, "CGMEMFD1", 8) != 0)
+        return 0;
+    uint64_t published = __atomic_load_n((const uint64_t *)(base + 8), __ATOMIC_ACQUIRE);
+    if (published > capacity - ARCHIVE_HEADER)
+        published = capacity - ARCHIVE_HEADER;
+    const uint8_t *end = base + ARCHIVE_HEADER + published;
+    for (const uint8_t *p = base + ARCHIVE_HEADER; end - p >= 8;) {
+        uint64_t len = le32(p);
+        if (len < CG_CACHE_HEADER_SIZE || len > (uint64_t)(end - p) - 8)
+            return 0;
+        const uint8_t *file = p + 8;
+        if (le32(file + 48) == m->build_id_len && __builtin_memcmp(file + 16, m->build_id, m->build_id_len) == 0) {
+            struct source src = {.fd = -1, .memory = file, .size = len, .s = s};
+            struct checked c;
+            if (check(m, &src, 1, &c)) {
+                m->cache_path[0] = 0; /* nothing to unlink */
+                publish(m, &c, s, file, len, 1);
+                return 1;
+            }
+        }
+        p += 8 + ((len + 7) & ~(uint64_t)7);
+    }
+    return 0;
 }
 
 static int cacheable(const struct cg_module *m) {
@@ -192,6 +253,9 @@ int cg_map_cached_tables(struct cg_cache_scratch *s, int verify_now) {
         for (int d = 0; d < cg_precompute.ndirs && !loaded; d++)
             loaded = cg_cache_path(s->path, sizeof s->path, cg_precompute.dirs[d], m, ".cg") &&
                      cg_map_cache_file(m, s->path, s, verify_now);
+        int archives = atomic_load_explicit(&cg_precompute.narchives, memory_order_acquire);
+        for (int a = 0; a < archives && !loaded; a++)
+            loaded = map_from_archive(m, cg_precompute.archives[a], CG_ARCHIVE_SIZE, s);
         missing += !loaded;
     }
     return missing;

@@ -15,6 +15,10 @@
 #define CG_CACHE_DIRS 3
 #define CG_CACHE_DIR_MAX (CG_PATH_MAX - 96)
 #define CG_HELPER_ENV_MAX 12
+/* A helper's memfd archive, where no cache directory can be used: its size (sparse), and how
+ * many a process makes at most. */
+#define CG_ARCHIVE_SIZE (64u << 20)
+#define CG_ARCHIVES 4
 
 /* Resolved at load (the environment is not ours to read at a crash). */
 struct cg_precompute {
@@ -32,6 +36,8 @@ struct cg_precompute {
     _Atomic pid_t helper;     /* the last helper started by this process, 0 if none */
     int spawn_error;          /* errno of the last failed start, 0 if none */
     int helper_finished;      /* the last helper ended (it was seen gone) */
+    const uint8_t *archives[CG_ARCHIVES]; /* memfd archives handed to helpers (spawn.c) */
+    _Atomic int narchives;
 };
 extern struct cg_precompute cg_precompute;
 

@@ -32,7 +32,9 @@
 #include <fcntl.h>
 #include <sched.h>
 #include <signal.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -58,6 +60,8 @@ static char helper_stack[16384] __attribute__((aligned(16)));
 static _Atomic pid_t helper_pid;
 static _Atomic int exec_error; /* set by a child whose execve failed */
 static char lock_path[CG_PATH_MAX];
+static int archive_fd = -1; /* the memfd handed to the helper being started, or -1 */
+static char probe_path[CG_PATH_MAX];
 /* Modules a helper of this process was asked for: never asked twice (a module a helper
  * could not build would otherwise be asked of every later one). */
 static uint8_t asked[CG_MAX_MODULES];
@@ -79,8 +83,23 @@ static size_t put_module(size_t n, const struct cg_module *m) {
     return put(n, m->path[0] ? m->path : cg_executable_path());
 }
 
-/* Builds the helper's argv; returns how many modules it lists: those without tables that no
- * helper builds now and none of ours was asked for before. */
+/* Module i has no tables, no helper builds them now, and none of ours was asked for them. */
+static int wanted(uint32_t i) {
+    const struct cg_module *m = &cg_modules[i];
+    return m->hi && m->build_id_len >= 2 && !asked[i] &&
+           atomic_load_explicit(&m->tables[CG_TABLE_SYMBOLS].state, memory_order_acquire) == CG_SYMTAB_PENDING &&
+           !cg_tables_being_built(m, lock_path, sizeof lock_path);
+}
+
+static int anything_wanted(void) {
+    uint32_t count = atomic_load_explicit(&cg_module_count, memory_order_acquire);
+    for (uint32_t i = 0; i < count; i++)
+        if (wanted(i))
+            return 1;
+    return 0;
+}
+
+/* Builds the helper's argv; returns how many modules it lists (the wanted ones). */
 static int build_argv(int urgent) {
     int argc = 0, modules = 0;
     size_t n = 0;
@@ -104,17 +123,16 @@ static int build_argv(int urgent) {
         ARG("--urgent");
     for (int d = 0; d < cg_precompute.writable_dirs; d++)
         ARG("--dir=", cg_precompute.dirs[d]);
+    if (archive_fd >= 0)
+        ARG("--memfd=3");
     ARG("--");
     uint32_t count = atomic_load_explicit(&cg_module_count, memory_order_acquire);
     for (uint32_t i = 0; i < count && argc < ARGV_MAX - 1 && n < ARGS_MAX - 4 * CG_PATH_MAX; i++) {
-        const struct cg_module *m = &cg_modules[i];
-        if (!m->hi || m->build_id_len < 2 || asked[i] ||
-            atomic_load_explicit(&m->tables[CG_TABLE_SYMBOLS].state, memory_order_acquire) != CG_SYMTAB_PENDING ||
-            cg_tables_being_built(m, lock_path, sizeof lock_path))
+        if (!wanted(i))
             continue;
         asked[i] = 1;
         argv[argc++] = args + n;
-        n = put_module(n, m);
+        n = put_module(n, &cg_modules[i]);
         args[n++] = 0;
         modules++;
     }
@@ -149,8 +167,14 @@ static int exec_helper(void *unused) {
     for (int fd = 0; fd < 3 && null >= 0; fd++)
         if (fd != 2 || cg_config.debug != 1) /* CRASHGUARD_DEBUG=1: its lines go to stderr */
             syscall(SYS_dup2, null, fd);
-    if (syscall(SYS_close_range, 3, ~0u, 0) != 0)
-        for (int fd = 3; fd < 4096; fd++)
+    /* The memfd archive, if any, as fd 3 (dup2 to itself would keep close-on-exec). */
+    if (archive_fd == 3)
+        syscall(SYS_fcntl, 3, F_SETFD, 0);
+    else if (archive_fd >= 0)
+        syscall(SYS_dup2, archive_fd, 3);
+    int first_closed = archive_fd >= 0 ? 4 : 3;
+    if (syscall(SYS_close_range, first_closed, ~0u, 0) != 0)
+        for (int fd = first_closed; fd < 4096; fd++)
             syscall(SYS_close, fd);
     /* Its own session: no terminal signals, no job control of the host's shell.  And never
      * more privilege than the host had. */
@@ -171,6 +195,54 @@ static int relay(void *unused) {
     return 0;
 }
 
+/* Whether a helper could write dir: it exists and is a directory of ours (or root's) no one
+ * else may write, or its nearest existing ancestor lets us create it. */
+static int usable_dir(const char *dir) {
+    size_t n = cg_strlen(dir);
+    if (n == 0 || n >= sizeof probe_path)
+        return 0;
+    __builtin_memcpy(probe_path, dir, n + 1);
+    uid_t euid = (uid_t)syscall(SYS_geteuid);
+    for (int depth = 0;; depth++) {
+        struct stat st;
+        if (syscall(SYS_newfstatat, AT_FDCWD, probe_path, &st, 0) == 0)
+            return S_ISDIR(st.st_mode) && syscall(SYS_faccessat, AT_FDCWD, probe_path, W_OK | X_OK) == 0 &&
+                   (depth > 0 || ((st.st_uid == euid || st.st_uid == 0) && !(st.st_mode & 022)));
+        while (n > 1 && probe_path[n - 1] != '/')
+            n--;
+        if (n <= 1)
+            return 0;
+        probe_path[--n] = 0;
+    }
+}
+
+/* Where no cache directory can be used (a read-only file system, a home that is not there),
+ * the tables still reach us: the helper writes them into a memfd we map first.  Once per
+ * helper, at most CG_ARCHIVES per process (the mapping costs address space, not memory, until
+ * the helper writes). */
+static void open_archive_if_needed(void) {
+    archive_fd = -1;
+    for (int d = 0; d < cg_precompute.writable_dirs; d++)
+        if (usable_dir(cg_precompute.dirs[d]))
+            return;
+    int n = atomic_load(&cg_precompute.narchives);
+    if (n >= CG_ARCHIVES)
+        return;
+    int fd = (int)syscall(SYS_memfd_create, "crashguard-tables", MFD_CLOEXEC);
+    if (fd < 0)
+        return;
+    void *map = MAP_FAILED;
+    if (syscall(SYS_ftruncate, fd, (off_t)CG_ARCHIVE_SIZE) == 0)
+        map = (void *)syscall(SYS_mmap, 0, (size_t)CG_ARCHIVE_SIZE, PROT_READ, MAP_SHARED | MAP_NORESERVE, fd, 0);
+    if (map == MAP_FAILED) {
+        syscall(SYS_close, fd);
+        return;
+    }
+    cg_precompute.archives[n] = map;
+    atomic_store(&cg_precompute.narchives, n + 1);
+    archive_fd = fd;
+}
+
 pid_t cg_spawn_helper(int urgent) {
     if (cg_precompute.off_reason || !cg_precompute.writable_dirs || !cg_precompute.loader[0] ||
         !cg_precompute.library[0])
@@ -184,7 +256,10 @@ pid_t cg_spawn_helper(int urgent) {
     int subreaper = 0;
     syscall(SYS_prctl, PR_GET_CHILD_SUBREAPER, &subreaper, 0, 0, 0);
     cg_precompute.reaper = syscall(SYS_getpid) == 1 || subreaper;
-    if ((urgent || !cg_precompute.reaper) && build_argv(urgent) > 0) {
+    int start = (urgent || !cg_precompute.reaper) && anything_wanted();
+    if (start)
+        open_archive_if_needed();
+    if (start && build_argv(urgent) > 0) {
         uint64_t all = ~0ull, old;
         syscall(SYS_rt_sigprocmask, SIG_SETMASK, &all, &old, 8);
         atomic_store(&helper_pid, 0);
@@ -208,6 +283,9 @@ pid_t cg_spawn_helper(int urgent) {
             result = -1;
         }
     }
+    if (archive_fd >= 0)
+        syscall(SYS_close, archive_fd); /* the helper has its own; our mapping stays */
+    archive_fd = -1;
     atomic_store(&spawning, 0);
     errno = saved_errno;
     return result;
