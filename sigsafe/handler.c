@@ -8,25 +8,24 @@
  *      recoverable panics there): hand it to Go's handler and return;
  *   2. a fault inside this handler: die of the original signal at once, no second report;
  *   3. one thread claims the report; others that crash meanwhile wait, then die;
- *   4. write the report (report.c) to our descriptor with raw write();
+ *   4. write the report (report.c) to our descriptor, with raw system calls;
  *   5. put back the disposition that was there before us and let the signal kill the
  *      process exactly as it would have: same signal, same exit status, core dump kept.
  *
- * Everything here is async-signal-safe: no malloc, no locks, no stdio, no loader calls.
+ * Everything here is async-signal-safe: no malloc, no locks, no stdio, no loader calls; and
+ * no cancellation point: every system call is issued directly (sys.h).
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
-#include <sys/syscall.h>
-#include <time.h>
-#include <unistd.h>
 
 #include "crashguard.h"
 #include "out.h"
 #include "report.h"
 #include "sinks.h"
+#include "sys.h"
 
 struct cg_config cg_config = {.report_fd = -1, .max_frames = 100};
 const int cg_crash_signals[CG_NCRASH] = {SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGABRT, SIGTRAP, SIGSYS};
@@ -48,8 +47,8 @@ static char report_copy[64 * 1024];   /* the whole report, for the journal */
 
 #define WAIT_FOR_REPORTER_MS 10000
 #define WAIT_FOR_TABLES_MS 2000
-
-static pid_t current_tid(void) { return (pid_t)syscall(SYS_gettid); }
+/* glibc's cancellation signal (the kernel's 32). */
+#define CG_SIGCANCEL 32
 
 static int same_file(const struct stat *st, uint64_t dev, uint64_t ino) {
     return (uint64_t)st->st_dev == dev && (uint64_t)st->st_ino == ino;
@@ -63,11 +62,11 @@ static int same_file(const struct stat *st, uint64_t dev, uint64_t ino) {
  * failing both, /dev/null or nothing. */
 static int report_fd(void) {
     struct stat st;
-    int fd2 = fstat(2, &st) == 0;
+    int fd2 = cg_sys_fstat(2, &st) == 0;
     if (fd2 && same_file(&st, cg_config.report_dev, cg_config.report_ino))
         return 2;
     if (fd2) {
-        int flags = fcntl(2, F_GETFL);
+        int flags = cg_sys_fcntl(2, F_GETFL, 0);
         int log_file = S_ISREG(st.st_mode) && flags >= 0 &&
                        ((flags & O_ACCMODE) == O_WRONLY || (flags & O_APPEND));
         int null = S_ISCHR(st.st_mode) && st.st_rdev == makedev(1, 3);
@@ -76,7 +75,7 @@ static int report_fd(void) {
     }
     int fd = cg_config.report_fd;
     struct stat ours;
-    if (fd >= 0 && fstat(fd, &ours) == 0 && same_file(&ours, cg_config.report_dev, cg_config.report_ino))
+    if (fd >= 0 && cg_sys_fstat(fd, &ours) == 0 && same_file(&ours, cg_config.report_dev, cg_config.report_ino))
         return fd;
     return -1;
 }
@@ -91,14 +90,12 @@ static int refires_by_itself(int sig, const siginfo_t *info) {
 }
 
 static void unblock(int sig) {
-    sigset_t set;
-    sigemptyset(&set);
-    sigaddset(&set, sig);
-    sigprocmask(SIG_UNBLOCK, &set, 0);
+    cg_sigset set = CG_SIGBIT(sig);
+    cg_sys_sigprocmask(SIG_UNBLOCK, &set, 0);
 }
 
 /* Step 5.  With the previous disposition SIG_DFL, unblocking the re-sent signal delivers it
- * before sigprocmask returns and the process dies here.  A process still alive after that
+ * before the mask call returns and the process dies here.  A process still alive after that
  * is a PID-namespace init, whose default-fatal signals the kernel drops: exit as the shell
  * would report the signal. */
 static void die_as_before(int sig, siginfo_t *info) {
@@ -109,12 +106,12 @@ static void die_as_before(int sig, siginfo_t *info) {
     cg_config.sigaction(sig, prev, 0);
     if (refires_by_itself(sig, info))
         return;
-    pid_t pid = getpid(), tid = current_tid();
-    if (syscall(SYS_rt_tgsigqueueinfo, pid, tid, sig, info) != 0)
-        syscall(SYS_tgkill, pid, tid, sig);
+    pid_t pid = cg_sys_getpid(), tid = cg_sys_gettid();
+    if (cg_sys_tgsigqueueinfo(pid, tid, sig, info) != 0)
+        cg_sys_tgkill(pid, tid, sig);
     if (!(prev->sa_flags & SA_SIGINFO) && prev->sa_handler == SIG_DFL) {
         unblock(sig);
-        _exit(128 + sig);
+        cg_sys_exit_group(128 + sig);
     }
 }
 
@@ -126,19 +123,18 @@ static void die_of_original(int sig) {
     dfl.sa_handler = SIG_DFL;
     cg_config.sigaction(original, &dfl, 0);
     cg_config.sigaction(sig, &dfl, 0);
-    syscall(SYS_tgkill, getpid(), current_tid(), original);
+    cg_sys_tgkill(cg_sys_getpid(), cg_sys_gettid(), original);
     unblock(original);
-    _exit(128 + original);
+    cg_sys_exit_group(128 + original);
 }
 
 /* Step 3, for the losers: the reporter kills the process when it is done; if it never is
  * (it hangs, or its signal was handled by a previous handler and the process lives on),
  * give up waiting and die of our own signal. */
 static void wait_for_reporter(void) {
-    struct timespec ten_ms = {0, 10 * 1000 * 1000};
     for (int waited = 0; waited < WAIT_FOR_REPORTER_MS && !atomic_load(&report_finished);
          waited += 10)
-        nanosleep(&ten_ms, 0);
+        cg_sys_sleep_ms(10);
 }
 
 /* A crash right after start (or right after a dlopen) may come before the tables are
@@ -149,7 +145,7 @@ static void wait_for_reporter(void) {
 /* hints: the dlopen/dlclose hints sent before the crash; later ones are not waited for
  * (a host opening libraries in a loop would otherwise keep us waiting to the limit). */
 static int tables_coming(uint32_t hints) {
-    if (cg_config.go_started && getpid() == cg_config.main_tid &&
+    if (cg_config.go_started && cg_sys_getpid() == cg_config.main_tid &&
         !atomic_load_explicit(&cg_precompute_done, memory_order_acquire))
         return 1;
     /* A module opened just before the crash: its watcher may still be at work. */
@@ -158,9 +154,8 @@ static int tables_coming(uint32_t hints) {
 
 static void wait_for_tables(void) {
     uint32_t hints = atomic_load(&cg_dl_hints);
-    struct timespec five_ms = {0, 5 * 1000 * 1000};
     for (int waited = 0; waited < WAIT_FOR_TABLES_MS && tables_coming(hints); waited += 5)
-        nanosleep(&five_ms, 0);
+        cg_sys_sleep_ms(5);
 }
 
 void cg_signal_handler(int sig, siginfo_t *info, void *ucontext) {
@@ -182,7 +177,7 @@ void cg_signal_handler(int sig, siginfo_t *info, void *ucontext) {
 
     /* A PID-namespace init never dies of a signal another process sends with the default
      * action; had we not been here, the kernel would have dropped it. */
-    if (getpid() == 1 && info->si_code <= 0 && info->si_pid != 1) {
+    if (cg_sys_getpid() == 1 && info->si_code <= 0 && info->si_pid != 1) {
         errno = saved_errno;
         return;
     }
@@ -193,16 +188,15 @@ void cg_signal_handler(int sig, siginfo_t *info, void *ucontext) {
     cg_self.handling_sig = sig;
     /* From here a fault is a bug of ours (or a table pulled from under us): let it come
      * back into this handler, which dies of the original signal at once, rather than be
-     * forced through with its own default action by the kernel (our mask blocks it). */
-    sigset_t faults;
-    sigemptyset(&faults);
-    sigaddset(&faults, SIGSEGV);
-    sigaddset(&faults, SIGBUS);
-    sigaddset(&faults, SIGILL);
-    sigaddset(&faults, SIGFPE);
-    sigprocmask(SIG_UNBLOCK, &faults, 0);
+     * forced through with its own default action by the kernel (our mask blocks it).
+     * glibc's cancellation signal is blocked: with asynchronous cancellation it would
+     * unwind the thread out of the handler.  The kernel restores the mask on return. */
+    cg_sigset faults = CG_SIGBIT(SIGSEGV) | CG_SIGBIT(SIGBUS) | CG_SIGBIT(SIGILL) | CG_SIGBIT(SIGFPE);
+    cg_sigset cancel = CG_SIGBIT(CG_SIGCANCEL);
+    cg_sys_sigprocmask(SIG_UNBLOCK, &faults, 0);
+    cg_sys_sigprocmask(SIG_BLOCK, &cancel, 0);
 
-    pid_t tid = current_tid(), none = 0;
+    pid_t tid = cg_sys_gettid(), none = 0;
     if (atomic_compare_exchange_strong(&reporter_tid, &none, tid)) {
         wait_for_tables();
         out_init(&report_out);
@@ -218,7 +212,7 @@ void cg_signal_handler(int sig, siginfo_t *info, void *ucontext) {
             out_add_fd(&report_out, report_fd());
         write_report(&report_out, sig, info, ucontext, tid);
         if (file_fd >= 0)
-            close(file_fd);
+            cg_sys_close(file_fd);
         if (cg_config.journal_socket[0] &&
             !send_to_journal(sig, report_copy, report_out.captured) && !cg_config.to_stderr && file_fd < 0) {
             /* The journal was the only destination and did not take it: stderr after all. */

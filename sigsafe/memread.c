@@ -4,8 +4,8 @@
 
 #include <errno.h>
 #include <signal.h>
-#include <sys/syscall.h>
-#include <unistd.h>
+
+#include "sys.h"
 
 #define PAGE_MASK (~(uintptr_t)4095)
 
@@ -18,10 +18,10 @@ void reader_init(struct cg_reader *r) {
 /* The kernel copies the new mask from user memory before it validates `how`, so an invalid
  * `how` turns rt_sigprocmask into a side-effect-free readability probe: EFAULT for
  * unreadable memory, EINVAL for readable.  A plain load would fault inside the handler.
- * (errno is saved and restored by the handler's entry.) */
+ * Issued directly, the probe leaves errno alone: the threads asked for their backtraces
+ * run it in the middle of the host's code. */
 static int probe(uintptr_t addr) {
-    long rc = syscall(SYS_rt_sigprocmask, ~0, (void *)addr, (void *)0, (unsigned long)8);
-    return rc == -1 && errno == EINVAL;
+    return CG_SC(SYS_rt_sigprocmask, ~0, addr, 0, sizeof(cg_sigset), 0, 0) == -EINVAL;
 }
 
 static int page_readable(struct cg_reader *r, uintptr_t page) {

@@ -7,10 +7,9 @@
  */
 #include "report.h"
 
+#include <errno.h>
 #include <fcntl.h>
-#include <sys/syscall.h>
 #include <ucontext.h>
-#include <unistd.h>
 
 #include "crashguard.h"
 #include "describe.h"
@@ -20,6 +19,7 @@
 #include "sinks.h"
 #include "threads.h"
 #include "symbols.h"
+#include "sys.h"
 #include "unwind.h"
 
 static struct cg_stack crash_stack;
@@ -55,11 +55,13 @@ static void out_thread_name(struct cg_out *o, pid_t tid) {
         path[n++] = *tail++;
     path[n] = 0;
     char name[32];
-    ssize_t len = -1;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    long len = -1;
+    int fd = cg_sys_open(path, O_RDONLY | O_CLOEXEC, 0);
     if (fd >= 0) {
-        len = read(fd, name, sizeof name - 1);
-        close(fd);
+        do
+            len = cg_sys_read(fd, name, sizeof name - 1);
+        while (len == -EINTR);
+        cg_sys_close(fd);
     }
     if (len <= 0) {
         out_str(o, "?");
@@ -99,7 +101,7 @@ static const char *diagnose(int sig, const siginfo_t *info, const struct cg_regs
     uintptr_t addr = (uintptr_t)info->si_addr;
     int code = info->si_code;
     if (code <= 0 || code == SI_KERNEL) {
-        if (sig == SIGABRT && code == SI_TKILL && info->si_pid == getpid())
+        if (sig == SIGABRT && code == SI_TKILL && info->si_pid == cg_sys_getpid())
             d = "the program called abort() (failed assert, glibc heap check, std::terminate, "
                 "or an explicit abort)";
         else if (code == SI_USER || code == SI_QUEUE || code == SI_TKILL)
@@ -321,7 +323,7 @@ static void out_other_threads(struct cg_out *o, pid_t self) {
         out_dec(o, t->tid);
         out_str(o, " \"");
         out_thread_name(o, t->tid);
-        out_str(o, t->tid == getpid() ? "\" (main thread)\n" : "\"\n");
+        out_str(o, t->tid == cg_sys_getpid() ? "\" (main thread)\n" : "\"\n");
         if (t->answered)
             out_backtrace(o, &t->stack);
         else
@@ -430,7 +432,7 @@ static void out_notes(struct cg_out *o) {
                 out_str(o, table_words[kind]);
                 out_str(o, ": ");
                 out_strn(o, t->note, cg_strnlen(t->note, CG_NOTE_MAX));
-            } else if (cg_config.go_started && getpid() == cg_config.main_tid) {
+            } else if (cg_config.go_started && cg_sys_getpid() == cg_config.main_tid) {
                 out_str(o, ": tables not computed yet when the crash happened");
             } else if ((uint32_t)(m - cg_modules) >= cg_config.startup_modules) {
                 out_str(o, ": no cached tables for a module opened after start-up in a process "
@@ -511,7 +513,7 @@ static void write_text_report(struct cg_out *o, int sig, const siginfo_t *info, 
 
     out_report_file_note(o);
     out_str(o, "process: pid ");
-    out_dec(o, getpid());
+    out_dec(o, cg_sys_getpid());
     uint32_t nmod = atomic_load_explicit(&cg_module_count, memory_order_acquire);
     if (nmod) {
         out_str(o, ", executable ");
@@ -521,7 +523,7 @@ static void write_text_report(struct cg_out *o, int sig, const siginfo_t *info, 
     out_dec(o, tid);
     out_str(o, " \"");
     out_thread_name(o, tid);
-    out_str(o, tid == getpid() ? "\" (main thread)\n" : "\"\n");
+    out_str(o, tid == cg_sys_getpid() ? "\" (main thread)\n" : "\"\n");
 
     out_str(o, "signature: ");
     out_hex(o, report_signature, 16);
@@ -676,7 +678,7 @@ static void json_thread_head(struct cg_out *o, pid_t tid, int crashing) {
     out_json_open(o);
     out_thread_name(o, tid);
     out_json_close(o);
-    out_str(o, tid == getpid() ? ",\"main\":true" : ",\"main\":false");
+    out_str(o, tid == cg_sys_getpid() ? ",\"main\":true" : ",\"main\":false");
     out_str(o, crashing ? ",\"crashing\":true" : ",\"crashing\":false");
 }
 
@@ -729,7 +731,7 @@ static void write_json_report(struct cg_out *o, int sig, const siginfo_t *info, 
     out_str(o, ",\"signature\":");
     json_hex(o, report_signature);
     out_str(o, ",\"pid\":");
-    out_dec(o, getpid());
+    out_dec(o, cg_sys_getpid());
     out_str(o, ",\"executable\":");
     if (atomic_load_explicit(&cg_module_count, memory_order_acquire))
         json_str(o, cg_executable_path(), cg_strlen(cg_executable_path()));

@@ -2,6 +2,7 @@
 
 #include "symbols.h"
 #include "out.h"
+#include "sys.h"
 
 #include <string.h>
 #include <sys/auxv.h>
@@ -72,7 +73,7 @@ int module_cache_corrupt(const struct cg_module *m) {
         /* A file that fails its checksum is useless to every later process too: remove it
          * so the next start builds it again (unlink is async-signal-safe). */
         if (state == 2 && mm->cache_path[0])
-            unlink(mm->cache_path);
+            cg_sys_unlink(mm->cache_path);
     }
     return state != 1;
 }
@@ -151,7 +152,7 @@ const char *cg_executable_path(void) {
     char *path = cg_modules[0].path;
     if (path[0])
         return path;
-    ssize_t n = readlink("/proc/self/exe", path, sizeof cg_modules[0].path - 1);
+    long n = cg_sys_readlink("/proc/self/exe", path, sizeof cg_modules[0].path - 1);
     if (n > 0) {
         path[n] = 0;
         return path;

@@ -13,19 +13,20 @@
 #include "threads.h"
 
 #include <dirent.h>
+#include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <stdatomic.h>
-#include <sys/syscall.h>
-#include <time.h>
-#include <unistd.h>
 
 #include "crashguard.h"
 #include "memread.h"
 #include "out.h"
+#include "sys.h"
 
 #define DUMP_WAIT_MS 300
 #define CG_DUMP_SIGNAL (SIGRTMAX - 1)
+/* glibc's cancellation signal (the kernel's 32). */
+#define CG_SIGCANCEL 32
 
 static struct cg_thread_snapshot slots[CG_MAX_OTHER_THREADS];
 static _Atomic int done[CG_MAX_OTHER_THREADS];
@@ -33,9 +34,15 @@ static int nslots;
 
 static void dump_self(int sig, siginfo_t *info, void *ucontext) {
     (void)sig;
-    if (info->si_code != SI_TKILL || info->si_pid != getpid())
+    int saved_errno = errno;
+    /* Block glibc's cancellation signal: a thread with asynchronous cancellation would be
+     * unwound from here into its cleanup handlers.  The mask is the kernel's to restore
+     * when this handler returns. */
+    cg_sigset cancel = CG_SIGBIT(CG_SIGCANCEL);
+    cg_sys_sigprocmask(SIG_BLOCK, &cancel, 0);
+    if (info->si_code != SI_TKILL || info->si_pid != cg_sys_getpid())
         return; /* not ours: sent by someone else in the short window we hold the signal */
-    pid_t tid = (pid_t)syscall(SYS_gettid);
+    pid_t tid = cg_sys_gettid();
     for (int i = 0; i < nslots; i++) {
         if (slots[i].tid != tid)
             continue;
@@ -48,8 +55,9 @@ static void dump_self(int sig, siginfo_t *info, void *ucontext) {
             lo = cg_config.main_stack_lo, hi = cg_config.main_stack_hi;
         unwind_stack(&regs, lo, hi, &rd, &slots[i].stack);
         atomic_store(&done[i], 1);
-        return;
+        break;
     }
+    errno = saved_errno;
 }
 
 static pid_t parse_tid(const char *s) {
@@ -76,11 +84,11 @@ static int blocks(pid_t tid, int sig) {
     while (*tail)
         path[n++] = *tail++;
     path[n] = 0;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    int fd = cg_sys_open(path, O_RDONLY | O_CLOEXEC, 0);
     if (fd < 0)
         return 1;
-    ssize_t len = read(fd, buf, sizeof buf - 1);
-    close(fd);
+    long len = cg_sys_read(fd, buf, sizeof buf - 1);
+    cg_sys_close(fd);
     if (len <= 0)
         return 1;
     buf[len] = 0;
@@ -111,7 +119,7 @@ int collect_other_threads(pid_t self, const struct cg_thread_snapshot **snapshot
     *blocked = 0;
     nslots = 0;
     *snapshots = slots;
-    int dir = open("/proc/self/task", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    int dir = cg_sys_open("/proc/self/task", O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0);
     if (dir < 0)
         return -1;
     struct sigaction ours = {0}, saved;
@@ -119,11 +127,11 @@ int collect_other_threads(pid_t self, const struct cg_thread_snapshot **snapshot
     ours.sa_flags = SA_SIGINFO | SA_ONSTACK | SA_RESTART;
     sigfillset(&ours.sa_mask);
     if (cg_config.sigaction(CG_DUMP_SIGNAL, &ours, &saved) != 0) {
-        close(dir);
+        cg_sys_close(dir);
         return -1;
     }
     for (;;) {
-        long got = syscall(SYS_getdents64, dir, dents, sizeof dents);
+        long got = cg_sys_getdents64(dir, dents, sizeof dents);
         if (got <= 0)
             break;
         for (long off = 0; off < got;) {
@@ -145,18 +153,17 @@ int collect_other_threads(pid_t self, const struct cg_thread_snapshot **snapshot
             nslots++;
         }
     }
-    close(dir);
-    pid_t pid = getpid();
+    cg_sys_close(dir);
+    pid_t pid = cg_sys_getpid();
     for (int i = 0; i < nslots; i++)
-        syscall(SYS_tgkill, pid, slots[i].tid, CG_DUMP_SIGNAL);
-    struct timespec two_ms = {0, 2 * 1000 * 1000};
+        cg_sys_tgkill(pid, slots[i].tid, CG_DUMP_SIGNAL);
     for (int waited = 0; waited < DUMP_WAIT_MS; waited += 2) {
         int all = 1;
         for (int i = 0; i < nslots && all; i++)
             all = atomic_load(&done[i]);
         if (all)
             break;
-        nanosleep(&two_ms, 0);
+        cg_sys_sleep_ms(2);
     }
     for (int i = 0; i < nslots; i++)
         slots[i].answered = atomic_load(&done[i]);

@@ -1,0 +1,161 @@
+package tests
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+)
+
+// A crash is never swallowed: whatever the crashing thread or the other threads were doing,
+// the process dies as it would have without the library, after one complete report, and
+// nothing the host can observe changed on the way.
+
+func swallowBin(t testing.TB) string {
+	return compile(t, "swallow.c", "-O0", "-g", "-fno-omit-frame-pointer")
+}
+
+// Names are not needed here: no Go part in the host.
+var noGo = []string{"CRASHGUARD_GO=off"}
+
+const endMarker = "*** end of crashguard report"
+
+// completeReports counts the text reports that were written to their end.
+func completeReports(r result) int { return strings.Count(r.stderr, endMarker) }
+
+// wantDeathAsWithout runs bin without the library and checks that r died the same way.
+func wantDeathAsWithout(t *testing.T, r result, bin string, args ...string) {
+	t.Helper()
+	without := run(t, runOpts{}, bin, args...)
+	if without.signal == 0 || r.signal != without.signal || r.exitCode != without.exitCode {
+		t.Fatalf("%v: without the library signal %d exit %d; with it: %s", args, without.signal, without.exitCode, r)
+	}
+}
+
+// One report, the death unchanged.
+func wantOneReport(t *testing.T, r result, sig syscall.Signal, what string) {
+	t.Helper()
+	if r.signal != sig {
+		t.Fatalf("%s: want death by signal %d, got %s", what, sig, r)
+	}
+	if n := completeReports(r); n != 1 {
+		t.Fatalf("%s: %d complete reports, want 1:\n%s", what, n, r)
+	}
+}
+
+// Threads with a deferred pthread_cancel pending crash at once (the winner reports, the
+// others wait for it): no system call of the handler may act on the request, or the thread
+// is cancelled inside the handler, runs its cleanup handlers and vanishes, and the process
+// runs on after a SIGSEGV.
+func TestCrashWithCancellationPending(t *testing.T) {
+	bin := swallowBin(t)
+	for _, n := range []string{"1", "4"} {
+		t.Run(n+"-threads", func(t *testing.T) {
+			wantDeathAsWithout(t, run(t, runOpts{preload: true, env: noGo}, bin, "cancel", n), bin, "cancel", n)
+			for i := 0; i < 10; i++ {
+				r := run(t, runOpts{preload: true, env: noGo}, bin, "cancel", n)
+				wantOneReport(t, r, syscall.SIGSEGV, fmt.Sprintf("run %d", i))
+				if strings.Contains(r.stdout, "cleanup handler") || strings.Contains(r.stdout, "lives on") {
+					t.Fatalf("run %d: a crashed thread was cancelled inside the handler:\n%s", i, r)
+				}
+			}
+		})
+	}
+}
+
+// Cancellation points the signal path must not call (POSIX's list and glibc's extras);
+// syscall() is not one of them.
+var cancellationPoints = []string{
+	"accept", "accept4", "aio_suspend", "clock_nanosleep", "close", "connect", "creat", "creat64",
+	"fcntl", "fcntl64", "fdatasync", "fsync", "getmsg", "lockf", "msgrcv", "msgsnd", "msync",
+	"nanosleep", "open", "open64", "openat", "openat64", "pause", "poll", "ppoll", "pread",
+	"pread64", "preadv", "pselect", "pthread_cond_timedwait", "pthread_cond_wait", "pthread_join",
+	"pthread_testcancel", "pwrite", "pwrite64", "pwritev", "read", "readv", "recv", "recvfrom",
+	"recvmsg", "select", "sem_timedwait", "sem_wait", "send", "sendmsg", "sendto", "sigpause",
+	"sigsuspend", "sigtimedwait", "sigwait", "sigwaitinfo", "sleep", "system", "tcdrain",
+	"usleep", "wait", "waitid", "waitpid", "write", "writev", "epoll_wait", "epoll_pwait",
+	"futex", "ioctl", "__open_2", "__open64_2", "__read_chk", "__poll_chk",
+}
+
+// Each signal-path object, compiled alone: none may import a cancellation point.
+func TestSignalPathHasNoCancellationPoint(t *testing.T) {
+	sources, _ := filepath.Glob(filepath.Join(repoDir, "sigsafe", "*.c"))
+	if len(sources) == 0 {
+		t.Fatal("no sigsafe sources")
+	}
+	dir := t.TempDir()
+	banned := map[string]bool{}
+	for _, name := range cancellationPoints {
+		banned[name] = true
+	}
+	for _, src := range sources {
+		obj := filepath.Join(dir, strings.TrimSuffix(filepath.Base(src), ".c")+".o")
+		cmd := exec.Command("gcc", "-std=gnu11", "-D_GNU_SOURCE", "-O2", "-fPIC", "-ftls-model=initial-exec",
+			"-fno-omit-frame-pointer", "-fno-stack-protector", "-c", "-o", obj, src)
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("gcc %s: %v\n%s", src, err, out)
+		}
+		for _, sym := range strings.Fields(runOut(t, "nm", "-u", obj)) {
+			if sym == "U" {
+				continue
+			}
+			if banned[strings.SplitN(sym, "@", 2)[0]] {
+				t.Errorf("%s imports %s, a cancellation point", filepath.Base(src), sym)
+			}
+		}
+	}
+}
+
+// livesOnBin links lives_on.c with recover_lib.so, whose constructor runs before ours
+// and installs a handler that resolves the fault: the process lives on after the report.
+func livesOnBin(t *testing.T) string {
+	t.Helper()
+	compileMu.Lock()
+	defer compileMu.Unlock()
+	bin := filepath.Join(workDir, "lives_on")
+	if _, err := os.Stat(bin); err == nil {
+		return bin
+	}
+	lib := filepath.Join(workDir, "librecover.so")
+	src := filepath.Join(repoDir, "tests", "crashers")
+	if out, err := exec.Command("gcc", "-shared", "-fPIC", "-o", lib, filepath.Join(src, "recover_lib.c")).CombinedOutput(); err != nil {
+		t.Fatalf("gcc: %v\n%s", err, out)
+	}
+	if out, err := exec.Command("gcc", "-O0", "-g", "-o", bin, filepath.Join(src, "lives_on.c"), "-Wl,--no-as-needed", lib,
+		"-pthread", "-Wl,-rpath,"+workDir).CombinedOutput(); err != nil {
+		t.Fatalf("gcc: %v\n%s", err, out)
+	}
+	return bin
+}
+
+// The report ran, the process lived on: wantLivesOn checks both.
+func wantLivesOn(t *testing.T, r result) {
+	t.Helper()
+	if r.signal != 0 || r.exitCode != 0 {
+		t.Fatalf("the process did not live on: %s", r)
+	}
+	// The premise: crashguard's handler saw the fault before the library's (a handler
+	// installed before ours is called after the report).
+	if completeReports(r) != 1 {
+		t.Fatalf("no report of the resolved fault: the lives-on path was not taken:\n%s", r)
+	}
+}
+
+// The asked threads go back to work when the process lives on, each with its errno as it
+// was: reading memory must not leave EINVAL or EFAULT in it.
+func TestErrnoAndThreadsAfterRecoveredReport(t *testing.T) {
+	bin := livesOnBin(t)
+	for i := 0; i < 5; i++ {
+		r := run(t, runOpts{preload: true, env: noGo}, bin, "errno")
+		wantLivesOn(t, r)
+		if !strings.Contains(r.stdout, "worker's errno changed under it: no\n") {
+			t.Fatalf("run %d: errno of an asked thread changed:\n%s", i, r)
+		}
+		if !strings.Contains(r.stdout, "worker ran on after the report: yes\n") {
+			t.Fatalf("run %d: the asked thread stayed parked although the process lives on:\n%s", i, r)
+		}
+	}
+}
