@@ -11,6 +11,8 @@
  *   4. write the report (report.c) to our descriptor, with raw system calls;
  *   5. put back the disposition that was there before us and let the signal kill the
  *      process exactly as it would have: same signal, same exit status, core dump kept.
+ *      Only if that disposition is a handler that may recover do the other threads, parked
+ *      since they answered (threads.c), go back to work.
  *
  * Everything here is async-signal-safe: no malloc, no locks, no stdio, no loader calls; and
  * no cancellation point: every system call is issued directly (sys.h).
@@ -26,6 +28,7 @@
 #include "report.h"
 #include "sinks.h"
 #include "sys.h"
+#include "threads.h"
 
 struct cg_config cg_config = {.report_fd = -1, .max_frames = 100};
 const int cg_crash_signals[CG_NCRASH] = {SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGABRT, SIGTRAP, SIGSYS};
@@ -94,25 +97,33 @@ static void unblock(int sig) {
     cg_sys_sigprocmask(SIG_UNBLOCK, &set, 0);
 }
 
+static int is_default(const struct sigaction *sa) {
+    return !(sa->sa_flags & SA_SIGINFO) && sa->sa_handler == SIG_DFL;
+}
+
 /* Step 5.  With the previous disposition SIG_DFL, unblocking the re-sent signal delivers it
  * before the mask call returns and the process dies here.  A process still alive after that
  * is a PID-namespace init, whose default-fatal signals the kernel drops: exit as the shell
- * would report the signal. */
-static void die_as_before(int sig, siginfo_t *info) {
+ * would report the signal.  Returns 1 when the process may live on: the previous
+ * disposition is a handler (which may recover) or an ignore of a signal that does not
+ * come back by itself. */
+static int die_as_before(int sig, siginfo_t *info) {
     /* Only the crash signals are ever handled here; anything else dies of the default. */
     static const struct sigaction default_action = {.sa_handler = SIG_DFL};
     int slot = cg_crash_slot(sig);
     const struct sigaction *prev = slot >= 0 ? &cg_crash_dispositions[slot].prev : &default_action;
     cg_config.sigaction(sig, prev, 0);
+    int ignored = !(prev->sa_flags & SA_SIGINFO) && prev->sa_handler == SIG_IGN;
     if (refires_by_itself(sig, info))
-        return;
+        return !is_default(prev) && !ignored; /* the kernel forces the default on an ignored fault */
     pid_t pid = cg_sys_getpid(), tid = cg_sys_gettid();
     if (cg_sys_tgsigqueueinfo(pid, tid, sig, info) != 0)
         cg_sys_tgkill(pid, tid, sig);
-    if (!(prev->sa_flags & SA_SIGINFO) && prev->sa_handler == SIG_DFL) {
+    if (is_default(prev)) {
         unblock(sig);
         cg_sys_exit_group(128 + sig);
     }
+    return 1;
 }
 
 /* Step 2.  The handler itself faulted (a corrupt table, a wild read we failed to check):
@@ -227,7 +238,8 @@ void cg_signal_handler(int sig, siginfo_t *info, void *ucontext) {
         wait_for_reporter();
     }
 
-    die_as_before(sig, info);
+    if (die_as_before(sig, info))
+        release_asked_threads();
     cg_self.in_handler = 0;
     cg_self.handling_sig = 0;
     errno = saved_errno;

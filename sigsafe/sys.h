@@ -134,6 +134,17 @@ static inline int cg_sys_tgsigqueueinfo(pid_t pid, pid_t tid, int sig, const sig
     return (int)CG_SC(SYS_rt_tgsigqueueinfo, pid, tid, sig, info, 0, 0);
 }
 
+/* Futexes (private: the waiters are threads of this process). */
+#define CG_FUTEX_WAIT_PRIVATE 128 /* FUTEX_WAIT | FUTEX_PRIVATE_FLAG */
+#define CG_FUTEX_WAKE_PRIVATE 129 /* FUTEX_WAKE | FUTEX_PRIVATE_FLAG */
+/* timeout: relative, or NULL for none. */
+static inline int cg_sys_futex_wait(const void *word, int expected, const struct timespec *timeout) {
+    return (int)CG_SC(SYS_futex, word, CG_FUTEX_WAIT_PRIVATE, expected, timeout, 0, 0);
+}
+static inline int cg_sys_futex_wake_all(const void *word) {
+    return (int)CG_SC(SYS_futex, word, CG_FUTEX_WAKE_PRIVATE, 0x7fffffff, 0, 0, 0);
+}
+
 static inline __attribute__((noreturn)) void cg_sys_exit_group(int status) {
     for (;;)
         CG_SC(SYS_exit_group, status, 0, 0, 0, 0, 0);

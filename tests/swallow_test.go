@@ -5,6 +5,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -109,6 +111,47 @@ func TestSignalPathHasNoCancellationPoint(t *testing.T) {
 	}
 }
 
+// The main thread blocks in a call a signal interrupts for good (sleep, pause, poll) while
+// a worker crashes. Asked for its backtrace, main must not go back to that call: it would
+// return early and main() would end the process with status 0 while the report is written.
+func TestMainBlockedInSleepPausePoll(t *testing.T) {
+	bin := swallowBin(t)
+	for _, mode := range []string{"sleep", "pause", "poll"} {
+		t.Run(mode, func(t *testing.T) {
+			wantDeathAsWithout(t, run(t, runOpts{preload: true, env: noGo}, bin, mode), bin, mode)
+			for i := 0; i < 10; i++ {
+				r := run(t, runOpts{preload: true, env: noGo}, bin, mode)
+				wantOneReport(t, r, syscall.SIGSEGV, fmt.Sprintf("run %d", i))
+				if strings.Contains(r.stdout, "returned early") {
+					t.Fatalf("run %d: main returned into the program during the report:\n%s", i, r)
+				}
+				// main answered (and then waited): its backtrace is in the report.
+				if !regexp.MustCompile(`(?m)^thread: tid \d+ "swallow-\d+" \(main thread\)\n#0 `).MatchString(r.stderr) {
+					t.Fatalf("run %d: no backtrace of the main thread:\n%s", i, r.stderr)
+				}
+			}
+		})
+	}
+}
+
+// A thread that cannot take the backtrace signal in time (it waits in vfork() for its
+// child, which keeps signals pending) takes it late. Had the host's disposition (the
+// default: terminate) been put back by then, the process would die of SIGRTMAX-1 instead
+// of SIGSEGV, the end of the report lost. Mode late-answer 0 ends the vfork the moment
+// the handler of that signal is gone from /proc/<pid>/status; the delays put the late
+// delivery at different points of the report's tail (20,000 mappings make it long).
+func TestLateAnswerKeepsTheDeath(t *testing.T) {
+	bin := swallowBin(t)
+	delays := []string{"0", "0", "0", "0", "0", "0", "0", "0", "0", "0"}
+	for ms := 300; ms < 400; ms += 10 {
+		delays = append(delays, strconv.Itoa(ms))
+	}
+	for i, ms := range delays {
+		r := run(t, runOpts{preload: true, env: noGo}, bin, "late-answer", ms)
+		wantOneReport(t, r, syscall.SIGSEGV, fmt.Sprintf("run %d, child %s ms", i, ms))
+	}
+}
+
 // livesOnBin links lives_on.c with recover_lib.so, whose constructor runs before ours
 // and installs a handler that resolves the fault: the process lives on after the report.
 func livesOnBin(t *testing.T) string {
@@ -156,6 +199,24 @@ func TestErrnoAndThreadsAfterRecoveredReport(t *testing.T) {
 		}
 		if !strings.Contains(r.stdout, "worker ran on after the report: yes\n") {
 			t.Fatalf("run %d: the asked thread stayed parked although the process lives on:\n%s", i, r)
+		}
+	}
+}
+
+// The host's own SIGRTMAX-1 (crashguard's backtrace signal) keeps reaching the host's
+// handler: before, during and after a report the process survives, none is eaten, and
+// the host's disposition is back afterwards.
+func TestHostsBacktraceSignalNotEaten(t *testing.T) {
+	bin := livesOnBin(t)
+	for i := 0; i < 5; i++ {
+		r := run(t, runOpts{preload: true, env: noGo}, bin, "host-rt")
+		wantLivesOn(t, r)
+		m := regexp.MustCompile(`signals sent (\d+) received (\d+)`).FindStringSubmatch(r.stdout)
+		if m == nil || m[1] != m[2] || m[1] == "0" {
+			t.Fatalf("run %d: the program's own signals were lost:\n%s", i, r)
+		}
+		if !strings.Contains(r.stdout, "program's handler in place: yes") {
+			t.Fatalf("run %d: the program's disposition of SIGRTMAX-1 was not put back:\n%s", i, r)
 		}
 	}
 }

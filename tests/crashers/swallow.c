@@ -3,6 +3,12 @@
  * (tests/swallow_test.go): `swallow MODE [ARG]`.
  *
  *   cancel N           N threads with a deferred pthread_cancel pending crash at once
+ *   sleep|pause|poll   main blocks in that call, a worker crashes; main returning would
+ *                      end the process with status 0
+ *   late-answer MS     a thread sits in vfork() while main crashes: it cannot take the
+ *                      backtrace signal until its child ends, MS ms later, or (MS = 0)
+ *                      right after crashguard's handler of that signal is gone (seen in
+ *                      /proc/<pid>/status, SigCgt)
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -26,6 +32,12 @@ static NOINLINE int crash_at(uintptr_t addr) { return *(volatile int *)addr; }
 static void say(const char *s) {
     if (write(1, s, strlen(s)) < 0)
         _exit(3);
+}
+
+static void sleep_ms(int ms) {
+    struct timespec t = {ms / 1000, (long)(ms % 1000) * 1000000L};
+    while (nanosleep(&t, &t) != 0 && errno == EINTR)
+        ;
 }
 
 /* ---- cancel ---- */
@@ -57,12 +69,103 @@ static int cancel(int n) {
     return 0;
 }
 
+/* ---- main blocked in a call that a signal interrupts ---- */
+static void *crash_soon(void *arg) {
+    (void)arg;
+    sleep_ms(20);
+    crash_at(0);
+    return 0;
+}
+static int blocked_main(const char *how) {
+    pthread_t t;
+    pthread_create(&t, 0, crash_soon, 0);
+    if (!strcmp(how, "sleep"))
+        sleep(30);
+    else if (!strcmp(how, "pause"))
+        pause();
+    else
+        poll(0, 0, 30000);
+    say("main: returned early; exiting normally\n");
+    return 0;
+}
+
+/* ---- late answer ---- */
+static int child_ms;
+static pid_t parent_pid;
+static char status_path[64];
+
+/* Whether the parent catches SIGRTMAX-1, from its SigCgt line; -1 if unreadable. */
+static int parent_catches_dump_signal(void) {
+    char buf[4096];
+    int fd = open(status_path, O_RDONLY);
+    if (fd < 0)
+        return -1;
+    ssize_t n = read(fd, buf, sizeof buf - 1);
+    close(fd);
+    if (n <= 0)
+        return -1;
+    buf[n] = 0;
+    char *p = strstr(buf, "SigCgt:");
+    if (!p)
+        return -1;
+    unsigned long long mask = strtoull(p + 7, 0, 16);
+    return (int)((mask >> (SIGRTMAX - 2)) & 1);
+}
+
+/* 40,000 mappings: the end of the report (the memory map) takes a while to write. */
+static void many_mappings(void) {
+    for (int i = 0; i < 20000; i++) {
+        char *m = mmap(0, 8192, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        if (m != MAP_FAILED)
+            mprotect(m, 4096, PROT_READ);
+    }
+}
+
+static void *vfork_and_wait(void *arg) {
+    (void)arg;
+    pid_t pid = vfork();
+    if (pid == 0) {
+        /* The parent thread waits in vfork() (killable, not interruptible: the signal
+         * stays pending) until this child ends. */
+        if (child_ms) {
+            sleep_ms(child_ms);
+        } else {
+            int seen_ours = 0;
+            for (int i = 0; i < 100000 && getppid() == parent_pid; i++) {
+                int caught = parent_catches_dump_signal();
+                if (caught < 0 || (seen_ours && !caught))
+                    break;
+                seen_ours |= caught;
+                usleep(50);
+            }
+        }
+        _exit(0);
+    }
+    for (;;)
+        pause();
+}
+
+static int late_answer(int ms) {
+    child_ms = ms;
+    parent_pid = getpid();
+    snprintf(status_path, sizeof status_path, "/proc/%d/status", (int)parent_pid);
+    many_mappings();
+    pthread_t t;
+    pthread_create(&t, 0, vfork_and_wait, 0);
+    sleep_ms(30);
+    return crash_at(0);
+}
+
 int main(int argc, char **argv) {
     setvbuf(stdout, 0, _IONBF, 0);
     const char *mode = argc > 1 ? argv[1] : "";
     const char *arg = argc > 2 ? argv[2] : "";
     if (!strcmp(mode, "cancel"))
         return cancel(atoi(arg));
+    if (!strcmp(mode, "sleep") || !strcmp(mode, "pause") || !strcmp(mode, "poll"))
+        return blocked_main(mode);
+    if (!strcmp(mode, "late-answer"))
+        return late_answer(atoi(arg));
     fprintf(stderr, "unknown mode %s\n", mode);
     return 2;
 }
