@@ -193,9 +193,23 @@ static pid_t parse_tid(const char *s) {
     return v;
 }
 
-/* Whether tid blocks sig, from the SigBlk line of /proc/self/task/<tid>/status. */
+static int hex_value(char c) {
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    return -1;
+}
+
+/* Enough for a Groups: line of 65,536 groups before SigBlk. */
+#define STATUS_READ_MAX (1 << 20)
+
+/* Whether tid blocks sig, from the SigBlk line of /proc/self/task/<tid>/status.  The file
+ * is read in chunks up to that line, however far down it is: a long Groups: line before it
+ * would push it out of any fixed buffer (and every thread would then count as blocking). */
 static int blocks(pid_t tid, int sig) {
-    char path[64] = "/proc/self/task/", buf[2048];
+    static char chunk[4096];
+    char path[64] = "/proc/self/task/";
     size_t n = cg_strlen(path);
     char digits[12];
     int d = 0;
@@ -210,23 +224,38 @@ static int blocks(pid_t tid, int sig) {
     int fd = cg_sys_open(path, O_RDONLY | O_CLOEXEC, 0);
     if (fd < 0)
         return 1;
-    long len = cg_sys_read(fd, buf, sizeof buf - 1);
-    cg_sys_close(fd);
-    if (len <= 0)
-        return 1;
-    buf[len] = 0;
-    for (char *p = buf; *p; p++) {
-        if (p[0] != 'S' || p[1] != 'i' || p[2] != 'g' || p[3] != 'B' || p[4] != 'l' || p[5] != 'k')
+    static const char key[] = "\nSigBlk:";
+    size_t matched = 1; /* the file's start counts as a line start */
+    int in_value = 0, ndigits = 0, complete = 0;
+    uint64_t mask = 0;
+    for (long total = 0; !complete && total < STATUS_READ_MAX;) {
+        long got = cg_sys_read(fd, chunk, sizeof chunk);
+        if (got == -EINTR)
             continue;
-        p += 7;
-        while (*p == ' ' || *p == '\t')
-            p++;
-        uint64_t mask = 0;
-        for (; (*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'f'); p++)
-            mask = mask * 16 + (uint64_t)(*p <= '9' ? *p - '0' : *p - 'a' + 10);
-        return (int)((mask >> (sig - 1)) & 1);
+        if (got <= 0)
+            break;
+        total += got;
+        for (long i = 0; i < got && !complete; i++) {
+            char c = chunk[i];
+            if (in_value) {
+                int v = hex_value(c);
+                if (v >= 0) {
+                    mask = mask * 16 + (uint64_t)v;
+                    ndigits++;
+                } else if (ndigits || (c != ' ' && c != '\t')) {
+                    complete = 1;
+                }
+            } else if (c == key[matched]) {
+                in_value = ++matched == sizeof key - 1;
+            } else {
+                matched = c == '\n';
+            }
+        }
     }
-    return 1;
+    cg_sys_close(fd);
+    if (!ndigits)
+        return 1; /* no SigBlk line: as if it blocked (not asked) */
+    return (int)((mask >> (sig - 1)) & 1);
 }
 
 static int is_go_thread(pid_t tid) {

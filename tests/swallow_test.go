@@ -134,6 +134,25 @@ func TestMainBlockedInSleepPausePoll(t *testing.T) {
 	}
 }
 
+// Whether a thread blocks the backtrace signal is read from the SigBlk line of its
+// /proc status file, which comes after the Groups line: 3,000 supplementary groups put it
+// some 20 KB into the file. The main thread must still be asked, and shown.
+func TestLongGroupsLineDoesNotHideThreads(t *testing.T) {
+	if _, err := exec.LookPath("setpriv"); err != nil {
+		t.Fatal("setpriv (util-linux) missing")
+	}
+	groups := make([]string, 3000)
+	for i := range groups {
+		groups[i] = strconv.Itoa(100000 + i)
+	}
+	r := run(t, runOpts{preload: true, env: noGo}, "setpriv", "--groups="+strings.Join(groups, ","), swallowBin(t), "sleep")
+	wantOneReport(t, r, syscall.SIGSEGV, "3000 groups")
+	if strings.Contains(r.stderr, "block the signal used to ask for backtraces") ||
+		!regexp.MustCompile(`(?m)^thread: tid \d+ "swallow-\d+" \(main thread\)\n#0 `).MatchString(r.stderr) {
+		t.Fatalf("the main thread was taken for one that blocks the backtrace signal:\n%s", r.stderr)
+	}
+}
+
 // A thread that cannot take the backtrace signal in time (it waits in vfork() for its
 // child, which keeps signals pending) takes it late. Had the host's disposition (the
 // default: terminate) been put back by then, the process would die of SIGRTMAX-1 instead
