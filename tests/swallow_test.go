@@ -171,6 +171,23 @@ func TestLateAnswerKeepsTheDeath(t *testing.T) {
 	}
 }
 
+// Where the kernel refuses process_vm_readv (a seccomp filter), memory is read after a
+// probe of each page: the crashing thread's stack and an asked thread's are still walked.
+func TestReadsWhereProcessVMReadvIsRefused(t *testing.T) {
+	r := run(t, runOpts{preload: true, env: noGo}, swallowBin(t), "no-vm-readv")
+	if !strings.Contains(r.stdout, "process_vm_readv refused") {
+		t.Fatalf("the filter did not refuse process_vm_readv: %s", r)
+	}
+	wantOneReport(t, r, syscall.SIGSEGV, "no-vm-readv")
+	crashing := r.stderr[:strings.Index(r.stderr, "other threads")]
+	if !regexp.MustCompile(`(?m)^#3 0x`).MatchString(crashing) {
+		t.Fatalf("the crashing thread's stack (4 frames deep at least) was not walked:\n%s", r.stderr)
+	}
+	if !regexp.MustCompile(`(?m)^thread: tid \d+ .*\n#0 .*\n#1 0x`).MatchString(r.stderr[len(crashing):]) {
+		t.Fatalf("the worker's stack was not walked:\n%s", r.stderr)
+	}
+}
+
 // livesOnBin links lives_on.c with recover_lib.so, whose constructor runs before ours
 // and installs a handler that resolves the fault: the process lives on after the report.
 func livesOnBin(t *testing.T) string {

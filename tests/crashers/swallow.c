@@ -9,18 +9,26 @@
  *                      backtrace signal until its child ends, MS ms later, or (MS = 0)
  *                      right after crashguard's handler of that signal is gone (seen in
  *                      /proc/<pid>/status, SigCgt)
+ *   no-vm-readv        the kernel refuses process_vm_readv (a seccomp filter): memory is
+ *                      read the other way; main crashes three calls deep, a worker waits
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <sys/uio.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -156,6 +164,36 @@ static int late_answer(int ms) {
     return crash_at(0);
 }
 
+/* ---- the kernel refuses process_vm_readv ---- */
+static NOINLINE int three_deep(void) { return crash_at(0); }
+static NOINLINE int two_deep(void) { return three_deep() + 1; }
+static NOINLINE int one_deep(void) { return two_deep() + 1; }
+static NOINLINE void *waiting_worker(void *arg) {
+    (void)arg;
+    for (;;)
+        pause();
+    return 0;
+}
+static int no_vm_readv(void) {
+    struct sock_filter filter[] = {
+        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_process_vm_readv, 0, 1),
+        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | EPERM),
+        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+    };
+    struct sock_fprog prog = {sizeof filter / sizeof filter[0], filter};
+    if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 || syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prog) != 0)
+        return 4;
+    long word = 0, here = 42;
+    struct iovec local = {&word, sizeof word}, remote = {&here, sizeof here};
+    if (syscall(SYS_process_vm_readv, getpid(), &local, 1, &remote, 1, 0) == -1 && errno == EPERM)
+        say("process_vm_readv refused\n");
+    pthread_t t;
+    pthread_create(&t, 0, waiting_worker, 0);
+    sleep_ms(20);
+    return one_deep();
+}
+
 int main(int argc, char **argv) {
     setvbuf(stdout, 0, _IONBF, 0);
     const char *mode = argc > 1 ? argv[1] : "";
@@ -166,6 +204,8 @@ int main(int argc, char **argv) {
         return blocked_main(mode);
     if (!strcmp(mode, "late-answer"))
         return late_answer(atoi(arg));
+    if (!strcmp(mode, "no-vm-readv"))
+        return no_vm_readv();
     fprintf(stderr, "unknown mode %s\n", mode);
     return 2;
 }
