@@ -8,7 +8,7 @@
  *      recoverable panics there): hand it to Go's handler and return;
  *   2. a fault inside this handler: die of the original signal at once, no second report;
  *   3. one thread claims the report; others that crash meanwhile wait, then die;
- *   4. write the report (report.c) to our descriptor, with raw system calls;
+ *   4. write the report (report.c) on a static stack of our own, with raw system calls;
  *   5. put back the disposition that was there before us and let the signal kill the
  *      process exactly as it would have: same signal, same exit status, core dump kept.
  *      Only if that disposition is a handler that may recover do the other threads, parked
@@ -24,6 +24,7 @@
 #include <sys/sysmacros.h>
 
 #include "crashguard.h"
+#include "onstack.h"
 #include "out.h"
 #include "report.h"
 #include "sinks.h"
@@ -45,13 +46,20 @@ __thread struct cg_thread cg_self;
 
 static _Atomic pid_t reporter_tid;    /* the thread writing the report; 0 while none */
 static _Atomic int report_finished;
-static struct cg_out report_out;      /* static: the alternate stack may be small */
+static struct cg_out report_out;      /* static, as all the reporter's working areas */
 static char report_copy[64 * 1024];   /* the whole report, for the journal */
+/* The report is written on this stack, not on the one the kernel gave the handler: that
+ * may be an alternate stack the host installed, as small as MINSIGSTKSZ + 2 KiB, with the
+ * host's memory below it.  The claim makes one thread at a time its user.  No guard page:
+ * the report needs some 1.2 KB of it (docs/report.md gives the figures). */
+#define REPORT_STACK_SIZE (32 * 1024)
+static char report_stack[REPORT_STACK_SIZE] __attribute__((aligned(64)));
 
 #define WAIT_FOR_REPORTER_MS 10000
 #define WAIT_FOR_TABLES_MS 2000
-/* glibc's cancellation signal (the kernel's 32). */
+/* glibc's cancellation and setxid signals (the kernel's 32 and 33). */
 #define CG_SIGCANCEL 32
+#define CG_SIGSETXID 33
 
 static int same_file(const struct stat *st, uint64_t dev, uint64_t ino) {
     return (uint64_t)st->st_dev == dev && (uint64_t)st->st_ino == ino;
@@ -169,6 +177,42 @@ static void wait_for_tables(void) {
         cg_sys_sleep_ms(5);
 }
 
+struct crash {
+    int sig;
+    siginfo_t *info;
+    void *ucontext;
+    pid_t tid;
+};
+
+/* Step 4, on report_stack. */
+static void write_the_report(void *arg) {
+    const struct crash *c = arg;
+    wait_for_tables();
+    out_init(&report_out);
+    cg_executable_path(); /* before anything prints it (the report file's name may) */
+    int file_fd = open_report_file();
+    out_add_fd(&report_out, file_fd);
+    if (cg_config.journal_socket[0])
+        out_capture(&report_out, report_copy, sizeof report_copy);
+    /* stderr when configured, and whenever no other destination is there: a report
+     * must not be lost to a missing directory or a journal that is not running. */
+    int elsewhere = file_fd >= 0 || cg_config.journal_socket[0];
+    if (cg_config.to_stderr || !elsewhere)
+        out_add_fd(&report_out, report_fd());
+    write_report(&report_out, c->sig, c->info, c->ucontext, c->tid);
+    if (file_fd >= 0)
+        cg_sys_close(file_fd);
+    if (cg_config.journal_socket[0] &&
+        !send_to_journal(c->sig, report_copy, report_out.captured) && !cg_config.to_stderr && file_fd < 0) {
+        /* The journal was the only destination and did not take it: stderr after all. */
+        size_t len = report_out.captured;
+        out_init(&report_out);
+        out_add_fd(&report_out, report_fd());
+        out_strn(&report_out, report_copy, len);
+        out_flush(&report_out);
+    }
+}
+
 void cg_signal_handler(int sig, siginfo_t *info, void *ucontext) {
     int saved_errno = errno;
 
@@ -209,30 +253,16 @@ void cg_signal_handler(int sig, siginfo_t *info, void *ucontext) {
 
     pid_t tid = cg_sys_gettid(), none = 0;
     if (atomic_compare_exchange_strong(&reporter_tid, &none, tid)) {
-        wait_for_tables();
-        out_init(&report_out);
-        cg_executable_path(); /* before anything prints it (the report file's name may) */
-        int file_fd = open_report_file();
-        out_add_fd(&report_out, file_fd);
-        if (cg_config.journal_socket[0])
-            out_capture(&report_out, report_copy, sizeof report_copy);
-        /* stderr when configured, and whenever no other destination is there: a report
-         * must not be lost to a missing directory or a journal that is not running. */
-        int elsewhere = file_fd >= 0 || cg_config.journal_socket[0];
-        if (cg_config.to_stderr || !elsewhere)
-            out_add_fd(&report_out, report_fd());
-        write_report(&report_out, sig, info, ucontext, tid);
-        if (file_fd >= 0)
-            cg_sys_close(file_fd);
-        if (cg_config.journal_socket[0] &&
-            !send_to_journal(sig, report_copy, report_out.captured) && !cg_config.to_stderr && file_fd < 0) {
-            /* The journal was the only destination and did not take it: stderr after all. */
-            size_t len = report_out.captured;
-            out_init(&report_out);
-            out_add_fd(&report_out, report_fd());
-            out_strn(&report_out, report_copy, len);
-            out_flush(&report_out);
-        }
+        /* Off the alternate stack, the kernel delivers a signal with SA_ONSTACK at its
+         * top again, over this handler's frame and the siginfo and ucontext the report
+         * reads.  Our mask blocks all signals but the faults (a fault in the report ends
+         * in die_of_original, which never returns there) and glibc's two own: block the
+         * other one too, the setxid signal, whose handler runs on the alternate stack
+         * (another thread's setuid() waits until the report is done). */
+        cg_sigset setxid = CG_SIGBIT(CG_SIGSETXID);
+        cg_sys_sigprocmask(SIG_BLOCK, &setxid, 0);
+        struct crash c = {sig, info, ucontext, tid};
+        cg_call_on_stack(write_the_report, &c, report_stack + sizeof report_stack);
         atomic_store(&report_finished, 1);
     } else {
         wait_for_reporter();

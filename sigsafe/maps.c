@@ -75,7 +75,10 @@ void write_relevant_maps(struct cg_out *o, uintptr_t fault, int has_fault, const
         out_str(o, "  unavailable (/proc/self/maps could not be opened)\n");
         return;
     }
-    struct wanted w = {.addrs = addrs, .n = n, .fault = has_fault ? fault : 0};
+    /* static, as every working area of the one reporting thread: the stack it runs on is
+     * small (handler.c) */
+    static struct wanted w;
+    w = (struct wanted){.addrs = addrs, .n = n, .fault = has_fault ? fault : 0};
     size_t len = 0;
     for (;;) {
         long got = cg_sys_read(fd, chunk, sizeof chunk);

@@ -89,7 +89,7 @@ static int is_stack_overflow(uintptr_t addr, uintptr_t sp, uintptr_t lo, uintptr
     if (hi && addr < lo + cg_self.guard_size + 4096 && addr + (64u << 10) >= lo)
         return 1;
     /* ...or, bounds unknown, an unreadable address right at the stack pointer. */
-    struct cg_reader r;
+    static struct cg_reader r;
     reader_init(&r);
     uintptr_t w;
     return addr + (64u << 10) >= sp && addr <= sp + 4096 && !read_word(&r, addr & ~(uintptr_t)7, &w);
@@ -625,7 +625,7 @@ static void json_frame(struct cg_out *o, const struct cg_frame *f) {
     struct cg_location loc = {{0, 0}, 0};
     const struct cg_lines_header *lines = f->how == CG_FRAME_SIGTRAMP ? 0 : module_lines(m);
     static char inl[4096];
-    struct cg_out inl_out;
+    static struct cg_out inl_out; /* 8 KiB: never on the stack */
     out_init(&inl_out);
     out_capture(&inl_out, inl, sizeof inl);
     if (lines) {
@@ -773,7 +773,7 @@ static void write_json_report(struct cg_out *o, int sig, const siginfo_t *info, 
     }
     /* The notes, as the text report words them, one string each. */
     static char notes[4096];
-    struct cg_out note_out;
+    static struct cg_out note_out; /* 8 KiB: never on the stack */
     out_init(&note_out);
     out_capture(&note_out, notes, sizeof notes);
     out_notes(&note_out);

@@ -41,6 +41,9 @@
 
 static struct cg_thread_snapshot slots[CG_MAX_OTHER_THREADS];
 static _Atomic int done[CG_MAX_OTHER_THREADS];
+/* Each slot's reader: static, not on the stack of the asked thread, which may be running
+ * on a small alternate stack of the host's. */
+static struct cg_reader readers[CG_MAX_OTHER_THREADS];
 static _Atomic int nslots; /* slots[i] is filled before nslots covers it */
 
 /* Where the collection is; also the word parked threads wait on. */
@@ -106,13 +109,12 @@ static void answer(pid_t tid, void *ucontext) {
         if (slots[i].tid != tid || atomic_load(&done[i]))
             continue;
         struct cg_regs regs;
-        struct cg_reader rd;
         regs_from_context(ucontext, &regs);
-        reader_init(&rd);
+        reader_init(&readers[i]);
         uintptr_t lo = cg_self.stack_lo, hi = cg_self.stack_hi;
         if (!hi && tid == cg_config.main_tid)
             lo = cg_config.main_stack_lo, hi = cg_config.main_stack_hi;
-        unwind_stack(&regs, lo, hi, &rd, &slots[i].stack);
+        unwind_stack(&regs, lo, hi, &readers[i], &slots[i].stack);
         atomic_store(&done[i], 1);
         return;
     }

@@ -1,6 +1,7 @@
 package tests
 
 import (
+	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
@@ -185,6 +186,95 @@ func TestReadsWhereProcessVMReadvIsRefused(t *testing.T) {
 	}
 	if !regexp.MustCompile(`(?m)^thread: tid \d+ .*\n#0 .*\n#1 0x`).MatchString(r.stderr[len(crashing):]) {
 		t.Fatalf("the worker's stack was not walked:\n%s", r.stderr)
+	}
+}
+
+// The program's own alternate stack, as small as the kernel's minimum plus 2 KiB, or the
+// legacy SIGSTKSZ: the handler (and a thread asked for its backtrace, on an equally small
+// one) must fit, in both formats. With a guard page below: a complete report and the
+// death by SIGSEGV, not by a fault on the guard. With memory below: not one byte of it
+// written.
+func TestReportFitsSmallAltStack(t *testing.T) {
+	bin := swallowBin(t)
+	for _, size := range []string{"min", "8192"} {
+		for _, format := range []string{"text", "json"} {
+			env := append([]string{"CRASHGUARD_FORMAT=" + format}, noGo...)
+			t.Run(size+"-"+format+"-guard", func(t *testing.T) {
+				r := run(t, runOpts{preload: true, env: env}, bin, "altstack", size, "guard")
+				if r.signal != syscall.SIGSEGV {
+					t.Fatalf("%s", r)
+				}
+				if threads := wantCompleteReport(t, r, format); threads != 2 {
+					t.Fatalf("%d threads' backtraces, want 2 (the crashing one and the worker on its own small alternate stack):\n%s", threads, r.stderr)
+				}
+			})
+			t.Run(size+"-"+format+"-sentinel", func(t *testing.T) {
+				r := run(t, runOpts{preload: true, env: env}, bin, "altstack", size, "sentinel")
+				if r.exitCode != 0 || !strings.Contains(r.stdout, fmt.Sprintf("child died of signal %d;", syscall.SIGSEGV)) {
+					t.Fatalf("%s", r)
+				}
+				if !strings.Contains(r.stdout, "overwritten: 0\n") {
+					t.Fatalf("memory below the program's alternate stack was written:\n%s", r.stdout)
+				}
+				wantCompleteReport(t, r, format)
+			})
+		}
+	}
+}
+
+// wantCompleteReport checks that the one report in r.stderr is complete and returns how
+// many threads' backtraces it holds.
+func wantCompleteReport(t *testing.T, r result, format string) int {
+	t.Helper()
+	if format == "text" {
+		if n := completeReports(r); n != 1 {
+			t.Fatalf("%d complete reports, want 1:\n%s", n, r)
+		}
+		// The crashing thread's, and each other thread's that answered (a thread line
+		// followed by frames).
+		return 1 + len(regexp.MustCompile(`(?m)^thread: tid \d+ .*\n#0 `).FindAllString(r.stderr, -1))
+	}
+	var report struct {
+		Threads []struct {
+			Frames []json.RawMessage `json:"frames"`
+		} `json:"threads"`
+		Modules []json.RawMessage `json:"modules"`
+		Notes   []string          `json:"notes"`
+	}
+	var found int
+	for _, line := range strings.Split(r.stderr, "\n") {
+		if !strings.HasPrefix(line, `{"crashguard_report":1`) {
+			continue
+		}
+		found++
+		if err := json.Unmarshal([]byte(line), &report); err != nil || report.Modules == nil || report.Notes == nil {
+			t.Fatalf("incomplete JSON report (%v):\n%s", err, r.stderr)
+		}
+	}
+	if found != 1 {
+		t.Fatalf("%d JSON reports, want 1:\n%s", found, r)
+	}
+	with := 0
+	for _, th := range report.Threads {
+		if len(th.Frames) > 0 {
+			with++
+		}
+	}
+	return with
+}
+
+// glibc's setuid() in a threaded process signals every thread (SIGSETXID, with a handler
+// on the alternate stack) and waits for each. The report is written on a stack of its own,
+// off the alternate stack: such a signal would be delivered at the alternate stack's top
+// again, over the crash's own signal frame, and the report would describe the setxid
+// signal (or worse). Twenty runs, another thread calling setuid() without a pause.
+func TestSetuidDuringReport(t *testing.T) {
+	bin := swallowBin(t)
+	for i := 0; i < 20; i++ {
+		r := run(t, runOpts{preload: true, env: noGo}, bin, "setuid-in-report")
+		wantOneReport(t, r, syscall.SIGSEGV, fmt.Sprintf("run %d", i))
+		wantLine(t, r, `^\*\*\* crashguard: SIGSEGV \(segmentation fault\), address not mapped to object \[si_code 1\]$`)
+		wantLine(t, r, `^fault address: 0x0$`)
 	}
 }
 

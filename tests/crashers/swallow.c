@@ -9,8 +9,16 @@
  *                      backtrace signal until its child ends, MS ms later, or (MS = 0)
  *                      right after crashguard's handler of that signal is gone (seen in
  *                      /proc/<pid>/status, SigCgt)
+ *   altstack SIZE guard|sentinel
+ *                      the crashing thread runs on an alternate stack of SIZE bytes
+ *                      ("min" = sysconf(_SC_MINSIGSTKSZ) + 2048) that the program
+ *                      installed: with a guard page below it, and a worker thread on one
+ *                      of its own, asked for its backtrace; or (sentinel) in a forked child,
+ *                      above memory the parent checks afterwards
  *   no-vm-readv        the kernel refuses process_vm_readv (a seccomp filter): memory is
  *                      read the other way; main crashes three calls deep, a worker waits
+ *   setuid-in-report   another thread calls setuid() all the time while a crash is being
+ *                      reported (glibc then signals every thread, on its alternate stack)
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -194,6 +202,101 @@ static int no_vm_readv(void) {
     return one_deep();
 }
 
+static atomic_int worker_ready;
+
+/* ---- setuid() while another thread's crash is reported ---- */
+static void *setuid_all_the_time(void *arg) {
+    (void)arg;
+    sigset_t dump;
+    sigemptyset(&dump);
+    sigaddset(&dump, SIGRTMAX - 1); /* not asked for a backtrace: it runs on */
+    pthread_sigmask(SIG_BLOCK, &dump, 0);
+    atomic_store(&worker_ready, 1);
+    for (;;)
+        if (setuid(getuid()) != 0)
+            _exit(5);
+    return 0;
+}
+static int setuid_in_report(void) {
+    many_mappings(); /* a report long enough to be interrupted many times */
+    pthread_t a;
+    pthread_create(&a, 0, setuid_all_the_time, 0);
+    while (!atomic_load(&worker_ready)) /* no sleep: the setuid() calls would starve it */
+        ;
+    return crash_at(0);
+}
+
+/* ---- the program's own alternate stack ---- */
+static size_t alt_size(const char *arg) {
+    if (!strcmp(arg, "min"))
+        return (size_t)sysconf(_SC_MINSIGSTKSZ) + 2048;
+    return strtoul(arg, 0, 0);
+}
+
+/* size bytes with an inaccessible page below them. */
+static void install_guarded_alt_stack(size_t size) {
+    size_t page = 4096, mapped = page + (size + page - 1) / page * page;
+    char *m = mmap(0, mapped, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (m == MAP_FAILED || mprotect(m, page, PROT_NONE) != 0) {
+        perror("mmap");
+        exit(4);
+    }
+    stack_t ss = {.ss_sp = m + page, .ss_size = size, .ss_flags = 0};
+    if (sigaltstack(&ss, 0) != 0) {
+        perror("sigaltstack");
+        exit(4);
+    }
+}
+
+static size_t worker_alt;
+static NOINLINE void *worker_on_small_alt_stack(void *arg) {
+    (void)arg;
+    install_guarded_alt_stack(worker_alt);
+    atomic_store(&worker_ready, 1);
+    for (;;)
+        pause();
+    return 0;
+}
+
+static int altstack(size_t size, const char *variant) {
+    if (!strcmp(variant, "guard")) {
+        worker_alt = size;
+        pthread_t t;
+        pthread_create(&t, 0, worker_on_small_alt_stack, 0);
+        while (!atomic_load(&worker_ready))
+            sleep_ms(1);
+        install_guarded_alt_stack(size);
+        return crash_at(0);
+    }
+    /* sentinel: memory below the alternate stack, shared with the parent. */
+    const size_t below = 64 * 1024;
+    unsigned char *region = mmap(0, below + size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    if (region == MAP_FAILED)
+        return 4;
+    memset(region, 0xA5, below);
+    pid_t pid = fork();
+    if (pid == 0) {
+        stack_t ss = {.ss_sp = region + below, .ss_size = size, .ss_flags = 0};
+        if (sigaltstack(&ss, 0) != 0)
+            _exit(4);
+        crash_at(0);
+        _exit(0);
+    }
+    int st;
+    waitpid(pid, &st, 0);
+    size_t low = below;
+    for (size_t i = 0; i < below; i++)
+        if (region[i] != 0xA5) {
+            low = i;
+            break;
+        }
+    char line[128];
+    snprintf(line, sizeof line, "child died of signal %d; bytes below its alternate stack overwritten: %zu\n",
+             WIFSIGNALED(st) ? WTERMSIG(st) : 0, below - low);
+    say(line);
+    return 0;
+}
+
 int main(int argc, char **argv) {
     setvbuf(stdout, 0, _IONBF, 0);
     const char *mode = argc > 1 ? argv[1] : "";
@@ -204,8 +307,12 @@ int main(int argc, char **argv) {
         return blocked_main(mode);
     if (!strcmp(mode, "late-answer"))
         return late_answer(atoi(arg));
+    if (!strcmp(mode, "altstack") && argc > 3)
+        return altstack(alt_size(arg), argv[3]);
     if (!strcmp(mode, "no-vm-readv"))
         return no_vm_readv();
+    if (!strcmp(mode, "setuid-in-report"))
+        return setuid_in_report();
     fprintf(stderr, "unknown mode %s\n", mode);
     return 2;
 }
