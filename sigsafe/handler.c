@@ -7,7 +7,8 @@
  *   1. a fault on one of the Go runtime's own threads belongs to Go (nil checks become
  *      recoverable panics there): hand it to Go's handler and return;
  *   2. a fault inside this handler: die of the original signal at once, no second report;
- *   3. one thread claims the report; others that crash meanwhile wait, then die;
+ *   3. one thread of the process claims the report; others that crash meanwhile wait, then
+ *      die;
  *   4. write the report (report.c) on a static stack of our own, with raw system calls;
  *   5. put back the disposition that was there before us and let the signal kill the
  *      process exactly as it would have: same signal, same exit status, core dump kept.
@@ -20,6 +21,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <stdint.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 
@@ -44,8 +46,12 @@ int cg_crash_slot(int sig) {
 }
 __thread struct cg_thread cg_self;
 
-static _Atomic pid_t reporter_tid;    /* the thread writing the report; 0 while none */
-static _Atomic int report_finished;
+/* The report's owner, (pid << 32) | tid, 0 while none; report_done holds the owner's value
+ * once its report is written.  The pid is part of it because the memory may be another
+ * process's too: a vfork() child runs on its parent's memory (its claim must not use up the
+ * parent's one report), and a fork() child starts with a copy of a claim its parent made
+ * (a report that will never finish in the child's copy). */
+static _Atomic uint64_t report_owner, report_done;
 static struct cg_out report_out;      /* static, as all the reporter's working areas */
 static char report_copy[64 * 1024];   /* the whole report, for the journal */
 /* The report is written on this stack, not on the one the kernel gave the handler: that
@@ -60,6 +66,9 @@ static char report_stack[REPORT_STACK_SIZE] __attribute__((aligned(64)));
 /* glibc's cancellation and setxid signals (the kernel's 32 and 33). */
 #define CG_SIGCANCEL 32
 #define CG_SIGSETXID 33
+
+static uint64_t owner_value(pid_t pid, pid_t tid) { return (uint64_t)(uint32_t)pid << 32 | (uint32_t)tid; }
+static pid_t owner_pid(uint64_t owner) { return (pid_t)(owner >> 32); }
 
 static int same_file(const struct stat *st, uint64_t dev, uint64_t ino) {
     return (uint64_t)st->st_dev == dev && (uint64_t)st->st_ino == ino;
@@ -151,9 +160,33 @@ static void die_of_original(int sig) {
  * (it hangs, or its signal was handled by a previous handler and the process lives on),
  * give up waiting and die of our own signal. */
 static void wait_for_reporter(void) {
-    for (int waited = 0; waited < WAIT_FOR_REPORTER_MS && !atomic_load(&report_finished);
+    for (int waited = 0; waited < WAIT_FOR_REPORTER_MS &&
+                         atomic_load(&report_done) != atomic_load(&report_owner);
          waited += 10)
         cg_sys_sleep_ms(10);
+}
+
+enum claim {
+    CLAIM_WON,
+    CLAIM_TAKEN,           /* by a thread of this process: its report is the process's */
+    CLAIM_TAKEN_ELSEWHERE, /* by a process sharing our memory (vfork), reporting now */
+};
+
+/* Step 3.  A claim made by another process is void once that report is finished, and
+ * void from the start when that process does not share our memory (then this memory is a
+ * fork() child's copy).  When the kernel will not say (no kcmp), it is taken for a copy:
+ * fork() children outnumber vfork() children crashing during their parent's report. */
+static enum claim claim_report(pid_t pid, pid_t tid) {
+    uint64_t mine = owner_value(pid, tid);
+    for (;;) {
+        uint64_t held = atomic_load(&report_owner);
+        if (held && owner_pid(held) == pid)
+            return CLAIM_TAKEN;
+        if (held && atomic_load(&report_done) != held && cg_sys_kcmp_vm(pid, owner_pid(held)) == 0)
+            return CLAIM_TAKEN_ELSEWHERE;
+        if (atomic_compare_exchange_strong(&report_owner, &held, mine))
+            return CLAIM_WON;
+    }
 }
 
 /* A crash right after start (or right after a dlopen) may come before the tables are
@@ -232,14 +265,19 @@ void cg_signal_handler(int sig, siginfo_t *info, void *ucontext) {
 
     /* A PID-namespace init never dies of a signal another process sends with the default
      * action; had we not been here, the kernel would have dropped it. */
-    if (cg_sys_getpid() == 1 && info->si_code <= 0 && info->si_pid != 1) {
+    pid_t pid = cg_sys_getpid();
+    if (pid == 1 && info->si_code <= 0 && info->si_pid != 1) {
         errno = saved_errno;
         return;
     }
 
-    if (cg_self.in_handler)
+    /* 2. The guard holds the tid, not a flag: a vfork() child runs on its parent thread's
+     *    TLS, and the mark of a child that crashed there must not read as the parent being
+     *    inside the handler. */
+    pid_t tid = cg_sys_gettid();
+    if (cg_self.in_handler == tid)
         die_of_original(sig);
-    cg_self.in_handler = 1;
+    cg_self.in_handler = tid;
     cg_self.handling_sig = sig;
     /* From here a fault is a bug of ours (or a table pulled from under us): let it come
      * back into this handler, which dies of the original signal at once, rather than be
@@ -251,8 +289,12 @@ void cg_signal_handler(int sig, siginfo_t *info, void *ucontext) {
     cg_sys_sigprocmask(SIG_UNBLOCK, &faults, 0);
     cg_sys_sigprocmask(SIG_BLOCK, &cancel, 0);
 
-    pid_t tid = cg_sys_gettid(), none = 0;
-    if (atomic_compare_exchange_strong(&reporter_tid, &none, tid)) {
+    enum claim claim = claim_report(pid, tid);
+    if (claim == CLAIM_TAKEN_ELSEWHERE) {
+        wait_for_reporter(); /* the other process's report, then this one's */
+        claim = claim_report(pid, tid);
+    }
+    if (claim == CLAIM_WON) {
         /* Off the alternate stack, the kernel delivers a signal with SA_ONSTACK at its
          * top again, over this handler's frame and the siginfo and ucontext the report
          * reads.  Our mask blocks all signals but the faults (a fault in the report ends
@@ -263,7 +305,7 @@ void cg_signal_handler(int sig, siginfo_t *info, void *ucontext) {
         cg_sys_sigprocmask(SIG_BLOCK, &setxid, 0);
         struct crash c = {sig, info, ucontext, tid};
         cg_call_on_stack(write_the_report, &c, report_stack + sizeof report_stack);
-        atomic_store(&report_finished, 1);
+        atomic_store(&report_done, owner_value(pid, tid));
     } else {
         wait_for_reporter();
     }

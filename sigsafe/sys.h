@@ -145,6 +145,11 @@ static inline int cg_sys_futex_wake_all(const void *word) {
     return (int)CG_SC(SYS_futex, word, CG_FUTEX_WAKE_PRIVATE, 0x7fffffff, 0, 0, 0);
 }
 
+/* Whether two processes share one address space (a vfork child and its parent): 0 yes,
+ * 1 or 2 no, negative errno when the kernel will not say (no CONFIG_KCMP, a filter). */
+#define CG_KCMP_VM 1
+static inline int cg_sys_kcmp_vm(pid_t a, pid_t b) { return (int)CG_SC(SYS_kcmp, a, b, CG_KCMP_VM, 0, 0, 0); }
+
 /* Copies n bytes at addr of this process into buf without touching addr from user space:
  * the kernel reports an unreadable address as -EFAULT instead of a fault. */
 static inline long cg_sys_read_own_memory(pid_t pid, void *buf, const void *addr, size_t n) {

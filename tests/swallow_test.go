@@ -278,6 +278,41 @@ func TestSetuidDuringReport(t *testing.T) {
 	}
 }
 
+// A vfork() child runs on its parent's memory and its parent thread's TLS: its crash is
+// reported, and must leave the parent's own report (a later crash) to the parent.
+func TestVforkChildCrashLeavesParentsReport(t *testing.T) {
+	bin := swallowBin(t)
+	r := run(t, runOpts{preload: true, env: noGo}, bin, "vfork")
+	wantDeathAsWithout(t, r, bin, "vfork")
+	if n := completeReports(r); n != 2 {
+		t.Fatalf("%d complete reports, want the child's and the parent's:\n%s", n, r)
+	}
+	if !strings.Contains(r.stdout, fmt.Sprintf("vfork child died of signal %d", syscall.SIGSEGV)) {
+		t.Fatalf("%s", r)
+	}
+	wantLine(t, r, `^fault address: 0x0$`)
+	wantLine(t, r, `^fault address: 0x10$`)
+}
+
+// A child forked while another thread's crash is being reported starts with a copy of the
+// claim on the report, a report that never finishes in its copy: its own crash is
+// reported all the same.
+func TestForkDuringReport(t *testing.T) {
+	bin := swallowBin(t)
+	r := run(t, runOpts{preload: true, env: noGo}, bin, "fork-in-report")
+	if r.signal != syscall.SIGSEGV {
+		t.Fatalf("%s", r)
+	}
+	if !strings.Contains(r.stdout, fmt.Sprintf("forked child died of signal %d", syscall.SIGSEGV)) {
+		t.Fatalf("the forked child did not die of SIGSEGV: %s", r)
+	}
+	if n := completeReports(r); n != 2 {
+		t.Fatalf("%d complete reports, want the parent's and the forked child's:\n%s", n, r)
+	}
+	wantLine(t, r, `^fault address: 0x8$`)
+	wantLine(t, r, `^fault address: 0x18$`)
+}
+
 // livesOnBin links lives_on.c with recover_lib.so, whose constructor runs before ours
 // and installs a handler that resolves the fault: the process lives on after the report.
 func livesOnBin(t *testing.T) string {

@@ -9,6 +9,9 @@
  *                      backtrace signal until its child ends, MS ms later, or (MS = 0)
  *                      right after crashguard's handler of that signal is gone (seen in
  *                      /proc/<pid>/status, SigCgt)
+ *   vfork              a vfork() child crashes (NULL), then the parent (address 0x10)
+ *   fork-in-report     a thread forks while another thread's crash is being reported;
+ *                      the child crashes (address 0x18), the first crash was at 0x8
  *   altstack SIZE guard|sentinel
  *                      the crashing thread runs on an alternate stack of SIZE bytes
  *                      ("min" = sysconf(_SC_MINSIGSTKSZ) + 2048) that the program
@@ -172,6 +175,62 @@ static int late_answer(int ms) {
     return crash_at(0);
 }
 
+/* ---- vfork ---- */
+static int vfork_crash(void) {
+    pid_t pid = vfork();
+    if (pid == 0) {
+        crash_at(0);
+        _exit(0);
+    }
+    int st;
+    waitpid(pid, &st, 0);
+    char line[96];
+    snprintf(line, sizeof line, "vfork child died of signal %d\n", WIFSIGNALED(st) ? WTERMSIG(st) : 0);
+    say(line);
+    return crash_at(0x10);
+}
+
+/* ---- fork while another thread's crash is reported ---- */
+static atomic_int crashing;
+static void *fork_during_report(void *arg) {
+    (void)arg;
+    sigset_t dump;
+    sigemptyset(&dump);
+    sigaddset(&dump, SIGRTMAX - 1); /* not asked for a backtrace: it runs on */
+    pthread_sigmask(SIG_BLOCK, &dump, 0);
+    while (!atomic_load(&crashing))
+        ;
+    sleep_ms(60);
+    pid_t pid = fork();
+    if (pid == 0)
+        crash_at(0x18);
+    int st;
+    waitpid(pid, &st, 0);
+    char line[96];
+    snprintf(line, sizeof line, "forked child died of signal %d\n", WIFSIGNALED(st) ? WTERMSIG(st) : 0);
+    say(line);
+    for (;;)
+        pause();
+    return 0;
+}
+static void *slow_vfork(void *arg) {
+    (void)arg;
+    if (vfork() == 0) {
+        sleep_ms(1000); /* the reporter waits 300 ms for this thread's answer */
+        _exit(0);
+    }
+    for (;;)
+        pause();
+}
+static int fork_in_report(void) {
+    pthread_t a, b;
+    pthread_create(&a, 0, fork_during_report, 0);
+    pthread_create(&b, 0, slow_vfork, 0);
+    sleep_ms(30);
+    atomic_store(&crashing, 1);
+    return crash_at(0x8);
+}
+
 /* ---- the kernel refuses process_vm_readv ---- */
 static NOINLINE int three_deep(void) { return crash_at(0); }
 static NOINLINE int two_deep(void) { return three_deep() + 1; }
@@ -307,6 +366,10 @@ int main(int argc, char **argv) {
         return blocked_main(mode);
     if (!strcmp(mode, "late-answer"))
         return late_answer(atoi(arg));
+    if (!strcmp(mode, "vfork"))
+        return vfork_crash();
+    if (!strcmp(mode, "fork-in-report"))
+        return fork_in_report();
     if (!strcmp(mode, "altstack") && argc > 3)
         return altstack(alt_size(arg), argv[3]);
     if (!strcmp(mode, "no-vm-readv"))
