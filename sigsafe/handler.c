@@ -7,10 +7,12 @@
  *   1. a fault on one of the Go runtime's own threads belongs to Go (nil checks become
  *      recoverable panics there): hand it to Go's handler and return;
  *   2. a fault inside this handler: die of the original signal at once, no second report;
- *   3. one thread of the process claims the report; others that crash meanwhile wait, then
+ *   3. a wrapper passing on its child's death (timeout, strace re-raise the child's signal
+ *      on themselves) is said in one line, not reported (passon.c);
+ *   4. one thread of the process claims the report; others that crash meanwhile wait, then
  *      die;
- *   4. write the report (report.c) on a static stack of our own, with raw system calls;
- *   5. put back the disposition that was there before us and let the signal kill the
+ *   5. write the report (report.c) on a static stack of our own, with raw system calls;
+ *   6. put back the disposition that was there before us and let the signal kill the
  *      process exactly as it would have: same signal, same exit status, core dump kept.
  *      Only if that disposition is a handler that may recover do the other threads, parked
  *      since they answered (threads.c), go back to work.
@@ -24,10 +26,13 @@
 #include <stdint.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
+#include <sys/uio.h>
 
 #include "crashguard.h"
+#include "describe.h"
 #include "onstack.h"
 #include "out.h"
+#include "passon.h"
 #include "report.h"
 #include "sinks.h"
 #include "sys.h"
@@ -118,7 +123,7 @@ static int is_default(const struct sigaction *sa) {
     return !(sa->sa_flags & SA_SIGINFO) && sa->sa_handler == SIG_DFL;
 }
 
-/* Step 5.  With the previous disposition SIG_DFL, unblocking the re-sent signal delivers it
+/* Step 6.  With the previous disposition SIG_DFL, unblocking the re-sent signal delivers it
  * before the mask call returns and the process dies here.  A process still alive after that
  * is a PID-namespace init, whose default-fatal signals the kernel drops: exit as the shell
  * would report the signal.  Returns 1 when the process may live on: the previous
@@ -156,7 +161,7 @@ static void die_of_original(int sig) {
     cg_sys_exit_group(128 + original);
 }
 
-/* Step 3, for the losers: the reporter kills the process when it is done; if it never is
+/* Step 4, for the losers: the reporter kills the process when it is done; if it never is
  * (it hangs, or its signal was handled by a previous handler and the process lives on),
  * give up waiting and die of our own signal. */
 static void wait_for_reporter(void) {
@@ -172,7 +177,7 @@ enum claim {
     CLAIM_TAKEN_ELSEWHERE, /* by a process sharing our memory (vfork), reporting now */
 };
 
-/* Step 3.  A claim made by another process is void once that report is finished, and
+/* Step 4.  A claim made by another process is void once that report is finished, and
  * void from the start when that process does not share our memory (then this memory is a
  * fork() child's copy).  When the kernel will not say (no kcmp), it is taken for a copy:
  * fork() children outnumber vfork() children crashing during their parent's report. */
@@ -217,7 +222,7 @@ struct crash {
     pid_t tid;
 };
 
-/* Step 4, on report_stack. */
+/* Step 5, on report_stack. */
 static void write_the_report(void *arg) {
     const struct crash *c = arg;
     wait_for_tables();
@@ -244,6 +249,37 @@ static void write_the_report(void *arg) {
         out_strn(&report_out, report_copy, len);
         out_flush(&report_out);
     }
+}
+
+/* Step 3: one line where a report would go on stderr (in the text format only: a JSON
+ * stream holds reports).  A file or journal entry is not made for it. */
+static __attribute__((noinline)) void say_passed_on(int sig, const siginfo_t *info, pid_t pid) {
+    int elsewhere = cg_config.report_file_pattern[0] || cg_config.journal_socket[0];
+    if (cg_config.json || (!cg_config.to_stderr && elsewhere))
+        return;
+    int fd = report_fd();
+    if (fd < 0)
+        return;
+    char digits[24];
+    size_t first = cg_format_udec(digits, (uint64_t)pid);
+    const char *name = signal_name(sig), *exe = cg_executable_path();
+    const char *how = info->si_code == SI_USER ? "kill()" : "raise()/tgkill()";
+#define PIECE(s, n) {(void *)(s), (n)}
+#define TEXT(s) PIECE(s, sizeof s - 1)
+    struct iovec line[] = {
+        TEXT("*** crashguard: "), PIECE(name, cg_strlen(name)),
+        TEXT(" sent by the process to itself with "), PIECE(how, cg_strlen(how)),
+        TEXT(" after a child of it ended (a wrapper passing on its child's death?): not a crash "
+             "of its own code, no report (pid "),
+        PIECE(digits + first, sizeof digits - first), TEXT(", "), PIECE(exe, cg_strlen(exe)),
+        TEXT(")\n"),
+    };
+#undef TEXT
+#undef PIECE
+    /* Shorter than PIPE_BUF: once the descriptor has room, one write takes it whole. */
+    struct pollfd room = {.fd = fd, .events = POLLOUT, .revents = 0};
+    if (cg_sys_poll(&room, 1, 1000) == 1 && !(room.revents & (POLLERR | POLLHUP | POLLNVAL)))
+        cg_sys_writev(fd, line, (int)(sizeof line / sizeof line[0]));
 }
 
 void cg_signal_handler(int sig, siginfo_t *info, void *ucontext) {
@@ -289,25 +325,29 @@ void cg_signal_handler(int sig, siginfo_t *info, void *ucontext) {
     cg_sys_sigprocmask(SIG_UNBLOCK, &faults, 0);
     cg_sys_sigprocmask(SIG_BLOCK, &cancel, 0);
 
-    enum claim claim = claim_report(pid, tid);
-    if (claim == CLAIM_TAKEN_ELSEWHERE) {
-        wait_for_reporter(); /* the other process's report, then this one's */
-        claim = claim_report(pid, tid);
-    }
-    if (claim == CLAIM_WON) {
-        /* Off the alternate stack, the kernel delivers a signal with SA_ONSTACK at its
-         * top again, over this handler's frame and the siginfo and ucontext the report
-         * reads.  Our mask blocks all signals but the faults (a fault in the report ends
-         * in die_of_original, which never returns there) and glibc's two own: block the
-         * other one too, the setxid signal, whose handler runs on the alternate stack
-         * (another thread's setuid() waits until the report is done). */
-        cg_sigset setxid = CG_SIGBIT(CG_SIGSETXID);
-        cg_sys_sigprocmask(SIG_BLOCK, &setxid, 0);
-        struct crash c = {sig, info, ucontext, tid};
-        cg_call_on_stack(write_the_report, &c, report_stack + sizeof report_stack);
-        atomic_store(&report_done, owner_value(pid, tid));
+    if (is_passed_on_death(sig, info, ucontext, pid)) {
+        say_passed_on(sig, info, pid);
     } else {
-        wait_for_reporter();
+        enum claim claim = claim_report(pid, tid);
+        if (claim == CLAIM_TAKEN_ELSEWHERE) {
+            wait_for_reporter(); /* the other process's report, then this one's */
+            claim = claim_report(pid, tid);
+        }
+        if (claim == CLAIM_WON) {
+            /* Off the alternate stack, the kernel delivers a signal with SA_ONSTACK at its
+             * top again, over this handler's frame and the siginfo and ucontext the report
+             * reads.  Our mask blocks all signals but the faults (a fault in the report
+             * ends in die_of_original, which never returns there) and glibc's two own:
+             * block the other one too, the setxid signal, whose handler runs on the
+             * alternate stack (another thread's setuid() waits until the report is done). */
+            cg_sigset setxid = CG_SIGBIT(CG_SIGSETXID);
+            cg_sys_sigprocmask(SIG_BLOCK, &setxid, 0);
+            struct crash c = {sig, info, ucontext, tid};
+            cg_call_on_stack(write_the_report, &c, report_stack + sizeof report_stack);
+            atomic_store(&report_done, owner_value(pid, tid));
+        } else {
+            wait_for_reporter();
+        }
     }
 
     if (die_as_before(sig, info))

@@ -90,6 +90,9 @@ static inline long cg_sys_read(int fd, void *buf, size_t n) { return CG_SC(SYS_r
 static inline long cg_sys_write(int fd, const void *buf, size_t n) {
     return CG_SC(SYS_write, fd, buf, n, 0, 0, 0);
 }
+static inline long cg_sys_writev(int fd, const struct iovec *iov, int n) {
+    return CG_SC(SYS_writev, fd, iov, n, 0, 0, 0);
+}
 static inline int cg_sys_close(int fd) { return (int)CG_SC(SYS_close, fd, 0, 0, 0, 0, 0); }
 static inline int cg_sys_fstat(int fd, struct stat *st) { return (int)CG_SC(SYS_fstat, fd, st, 0, 0, 0, 0); }
 static inline int cg_sys_fcntl(int fd, int cmd, long arg) { return (int)CG_SC(SYS_fcntl, fd, cmd, arg, 0, 0, 0); }
@@ -120,6 +123,7 @@ static inline int cg_sys_socket(int domain, int type, int proto) {
 static inline long cg_sys_sendmsg(int fd, const struct msghdr *msg, int flags) {
     return CG_SC(SYS_sendmsg, fd, msg, flags, 0, 0, 0);
 }
+static inline int cg_sys_getrusage(int who, struct rusage *ru) { return (int)CG_SC(SYS_getrusage, who, ru, 0, 0, 0, 0); }
 
 /* Signals.  The kernel's signal set for 64 signals is one 64-bit word, glibc's sigset_t
  * 128 bytes: the handler keeps the word (its stack may be small), and names every signal,

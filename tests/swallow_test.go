@@ -381,3 +381,53 @@ func TestHostsBacktraceSignalNotEaten(t *testing.T) {
 		}
 	}
 }
+
+// A wrapper passes its child's death on: timeout and strace re-raise the child's signal on
+// themselves (with raise()), a shell script may kill itself. One crash, one report: the
+// wrapper's death is said in one line, and the wrapper dies as it would have.
+func TestWrapperPassingOnDeathIsNotASecondReport(t *testing.T) {
+	crasher := coreBin(t)
+	wrappers := map[string][]string{
+		"timeout": {"timeout", "10", crasher, "null"},
+		"bash":    {"bash", "-c", crasher + " null; kill -SEGV $$"},
+	}
+	if path, err := exec.LookPath("strace"); err == nil && run(t, runOpts{}, path, "-f", "-o", "/dev/null", "/bin/true").exitCode == 0 {
+		wrappers["strace"] = []string{path, "-f", "-o", "/dev/null", crasher, "null"}
+	}
+	for name, argv := range wrappers {
+		t.Run(name, func(t *testing.T) {
+			r := run(t, runOpts{preload: true, env: noGo}, argv[0], argv[1:]...)
+			wantDeathAsWithout(t, r, argv[0], argv[1:]...)
+			if n := completeReports(r); n != 1 {
+				t.Fatalf("%d complete reports, want only the crasher's:\n%s", n, r.stderr)
+			}
+			wantLine(t, r, `^\*\*\* crashguard: SIGSEGV \(segmentation fault\), address not mapped`)
+			line := fmt.Sprintf(`(?m)^\*\*\* crashguard: SIGSEGV sent by the process to itself with \S+ after a child of it ended .*not a crash of its own code, no report \(pid \d+, \S*/%s\)$`, name)
+			if n := len(regexp.MustCompile(line).FindAllString(r.stderr, -1)); n != 1 {
+				t.Fatalf("%d lines about the passed-on death, want 1:\n%s", n, r.stderr)
+			}
+		})
+	}
+}
+
+// The other side: a program that raises or aborts, or whose own fault handler re-raises the
+// fault (after it ran a child, like a wrapper), crashed: a full report.
+func TestAbortRaiseAndReRaisingHandlersStillReported(t *testing.T) {
+	bin := swallowBin(t)
+	for _, c := range []struct {
+		mode string
+		sig  syscall.Signal
+	}{
+		{"raise", syscall.SIGSEGV}, {"abort", syscall.SIGABRT},
+		{"handler-reraise", syscall.SIGSEGV}, {"handler-kill", syscall.SIGSEGV},
+	} {
+		t.Run(c.mode, func(t *testing.T) {
+			r := run(t, runOpts{preload: true, env: noGo}, bin, c.mode)
+			wantDeathAsWithout(t, r, bin, c.mode)
+			wantOneReport(t, r, c.sig, c.mode)
+			if strings.Contains(r.stderr, "not a crash of its own code") {
+				t.Fatalf("taken for a passed-on death:\n%s", r.stderr)
+			}
+		})
+	}
+}

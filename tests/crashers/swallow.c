@@ -22,6 +22,11 @@
  *                      read the other way; main crashes three calls deep, a worker waits
  *   setuid-in-report   another thread calls setuid() all the time while a crash is being
  *                      reported (glibc then signals every thread, on its alternate stack)
+ *   raise|abort        raise(SIGSEGV), abort()
+ *   handler-reraise    after running a child: its own SIGSEGV handler on the alternate stack
+ *                      gives the signal back to the default and raises it again
+ *   handler-kill       the same with kill(), from a handler on the ordinary stack, the signal
+ *                      arriving when the handler returns
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -356,6 +361,33 @@ static int altstack(size_t size, const char *variant) {
     return 0;
 }
 
+/* ---- a program's own handler re-raising, after it ran a child ---- */
+static void run_a_child(void) {
+    pid_t pid = fork();
+    if (pid == 0) {
+        execl("/bin/true", "true", (char *)0);
+        _exit(127);
+    }
+    waitpid(pid, 0, 0);
+}
+static void reraise_handler(int sig) {
+    signal(sig, SIG_DFL);
+    raise(sig);
+}
+static void kill_handler(int sig) {
+    signal(sig, SIG_DFL);
+    kill(getpid(), sig); /* blocked in here: it arrives when this handler returns */
+}
+static int handler_reraise(int with_kill) {
+    run_a_child();
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = with_kill ? kill_handler : reraise_handler;
+    sa.sa_flags = with_kill ? 0 : SA_ONSTACK | SA_NODEFER;
+    sigaction(SIGSEGV, &sa, 0);
+    return crash_at(0);
+}
+
 int main(int argc, char **argv) {
     setvbuf(stdout, 0, _IONBF, 0);
     const char *mode = argc > 1 ? argv[1] : "";
@@ -376,6 +408,14 @@ int main(int argc, char **argv) {
         return no_vm_readv();
     if (!strcmp(mode, "setuid-in-report"))
         return setuid_in_report();
+    if (!strcmp(mode, "raise"))
+        return raise(SIGSEGV);
+    if (!strcmp(mode, "abort"))
+        abort();
+    if (!strcmp(mode, "handler-reraise"))
+        return handler_reraise(0);
+    if (!strcmp(mode, "handler-kill"))
+        return handler_reraise(1);
     fprintf(stderr, "unknown mode %s\n", mode);
     return 2;
 }
