@@ -3,15 +3,16 @@
 /*
  * maps.c — the lines of /proc/self/maps that matter to a crash: the mapping holding the
  * fault address (or its neighbours when nothing does), the stack pointer's, and those of
- * the frames.  Read with open/read into a static buffer: no stdio, no allocation.  When
+ * the frames.  Read with raw open/read into a static buffer: no stdio, no allocation.  When
  * /proc is missing or the descriptor table is full, the section says so.
  */
 #include "maps.h"
 
+#include <errno.h>
 #include <fcntl.h>
-#include <unistd.h>
 
 #include "out.h"
+#include "sys.h"
 
 #define LINE_MAX_LEN 512
 
@@ -69,18 +70,23 @@ static void consider(struct cg_out *o, struct wanted *w, size_t len) {
 void write_relevant_maps(struct cg_out *o, uintptr_t fault, int has_fault, const uintptr_t *addrs,
                          int n) {
     out_str(o, "memory map (the fault address, the stack pointer, the frames):\n");
-    int fd = open("/proc/self/maps", O_RDONLY | O_CLOEXEC);
+    int fd = cg_sys_open("/proc/self/maps", O_RDONLY | O_CLOEXEC, 0);
     if (fd < 0) {
         out_str(o, "  unavailable (/proc/self/maps could not be opened)\n");
         return;
     }
-    struct wanted w = {.addrs = addrs, .n = n, .fault = has_fault ? fault : 0};
+    /* static, as every working area of the one reporting thread: the stack it runs on is
+     * small (handler.c) */
+    static struct wanted w;
+    w = (struct wanted){.addrs = addrs, .n = n, .fault = has_fault ? fault : 0};
     size_t len = 0;
     for (;;) {
-        ssize_t got = read(fd, chunk, sizeof chunk);
+        long got = cg_sys_read(fd, chunk, sizeof chunk);
+        if (got == -EINTR)
+            continue;
         if (got <= 0)
             break;
-        for (ssize_t i = 0; i < got; i++) {
+        for (long i = 0; i < got; i++) {
             if (chunk[i] == '\n') {
                 consider(o, &w, len);
                 len = 0;
@@ -89,7 +95,7 @@ void write_relevant_maps(struct cg_out *o, uintptr_t fault, int has_fault, const
             }
         }
     }
-    close(fd);
+    cg_sys_close(fd);
     if (has_fault && !w.fault_found) {
         out_str(o, "  fault address ");
         out_hex(o, fault, 0);

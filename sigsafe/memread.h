@@ -7,12 +7,22 @@
 #define CG_MEMREAD_H
 
 #include <stdint.h>
+#include <sys/types.h>
 
 #define CG_READER_PAGES 16
+#define CG_READER_BLOCKS 2
+#define CG_READER_BLOCK_SIZE 128 /* a power of two dividing the page size */
 
 struct cg_reader {
-    uintptr_t readable[CG_READER_PAGES]; /* pages already proven readable */
-    unsigned next;
+    pid_t pid;
+    /* Copies of memory already read, CG_READER_BLOCK_SIZE-aligned (a walk reads a few
+     * adjacent words per frame, upwards): one system call serves several frames. */
+    uintptr_t block_addr[CG_READER_BLOCKS]; /* 1: empty (never a block address) */
+    unsigned char block[CG_READER_BLOCKS][CG_READER_BLOCK_SIZE];
+    unsigned next_block;
+    /* Only where the kernel refuses process_vm_readv: pages already proven readable. */
+    uintptr_t readable[CG_READER_PAGES];
+    unsigned next_page;
 };
 
 void reader_init(struct cg_reader *r);

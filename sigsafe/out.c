@@ -5,8 +5,8 @@
 #include <errno.h>
 #include <limits.h>
 #include <poll.h>
-#include <sys/syscall.h>
-#include <unistd.h>
+
+#include "sys.h"
 
 void out_init(struct cg_out *o) {
     for (int i = 0; i < CG_OUT_MAX_FDS; i++)
@@ -46,16 +46,16 @@ static void flush_to(int *fd, const char *buf, size_t len) {
     size_t done = 0;
     while (done < len && *fd >= 0) {
         struct pollfd p = {.fd = *fd, .events = POLLOUT, .revents = 0};
-        int ready = poll(&p, 1, WRITE_WAIT_MS);
-        if (ready < 0 && errno == EINTR)
+        int ready = cg_sys_poll(&p, 1, WRITE_WAIT_MS);
+        if (ready == -EINTR)
             continue;
         if (ready <= 0 || (p.revents & (POLLERR | POLLHUP | POLLNVAL))) {
             *fd = -1;
             break;
         }
         size_t chunk = len - done < PIPE_BUF ? len - done : PIPE_BUF;
-        ssize_t n = write(*fd, buf + done, chunk);
-        if (n < 0 && errno == EINTR)
+        long n = cg_sys_write(*fd, buf + done, chunk);
+        if (n == -EINTR)
             continue;
         if (n <= 0) {
             *fd = -1;

@@ -7,10 +7,9 @@
  */
 #include "report.h"
 
+#include <errno.h>
 #include <fcntl.h>
-#include <sys/syscall.h>
 #include <ucontext.h>
-#include <unistd.h>
 
 #include "crashguard.h"
 #include "describe.h"
@@ -21,6 +20,7 @@
 #include "sinks.h"
 #include "threads.h"
 #include "symbols.h"
+#include "sys.h"
 #include "unwind.h"
 
 static struct cg_stack crash_stack;
@@ -56,11 +56,13 @@ static void out_thread_name(struct cg_out *o, pid_t tid) {
         path[n++] = *tail++;
     path[n] = 0;
     char name[32];
-    ssize_t len = -1;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    long len = -1;
+    int fd = cg_sys_open(path, O_RDONLY | O_CLOEXEC, 0);
     if (fd >= 0) {
-        len = read(fd, name, sizeof name - 1);
-        close(fd);
+        do
+            len = cg_sys_read(fd, name, sizeof name - 1);
+        while (len == -EINTR);
+        cg_sys_close(fd);
     }
     if (len <= 0) {
         out_str(o, "?");
@@ -88,7 +90,7 @@ static int is_stack_overflow(uintptr_t addr, uintptr_t sp, uintptr_t lo, uintptr
     if (hi && addr < lo + cg_self.guard_size + 4096 && addr + (64u << 10) >= lo)
         return 1;
     /* ...or, bounds unknown, an unreadable address right at the stack pointer. */
-    struct cg_reader r;
+    static struct cg_reader r;
     reader_init(&r);
     uintptr_t w;
     return addr + (64u << 10) >= sp && addr <= sp + 4096 && !read_word(&r, addr & ~(uintptr_t)7, &w);
@@ -100,7 +102,7 @@ static const char *diagnose(int sig, const siginfo_t *info, const struct cg_regs
     uintptr_t addr = (uintptr_t)info->si_addr;
     int code = info->si_code;
     if (code <= 0 || code == SI_KERNEL) {
-        if (sig == SIGABRT && code == SI_TKILL && info->si_pid == getpid())
+        if (sig == SIGABRT && code == SI_TKILL && info->si_pid == cg_sys_getpid())
             d = "the program called abort() (failed assert, glibc heap check, std::terminate, "
                 "or an explicit abort)";
         else if (code == SI_USER || code == SI_QUEUE || code == SI_TKILL)
@@ -322,7 +324,7 @@ static void out_other_threads(struct cg_out *o, pid_t self) {
         out_dec(o, t->tid);
         out_str(o, " \"");
         out_thread_name(o, t->tid);
-        out_str(o, t->tid == getpid() ? "\" (main thread)\n" : "\"\n");
+        out_str(o, t->tid == cg_sys_getpid() ? "\" (main thread)\n" : "\"\n");
         if (t->answered)
             out_backtrace(o, &t->stack);
         else
@@ -497,7 +499,7 @@ static void write_text_report(struct cg_out *o, int sig, const siginfo_t *info, 
 
     out_report_file_note(o);
     out_str(o, "process: pid ");
-    out_dec(o, getpid());
+    out_dec(o, cg_sys_getpid());
     uint32_t nmod = atomic_load_explicit(&cg_module_count, memory_order_acquire);
     if (nmod) {
         out_str(o, ", executable ");
@@ -507,7 +509,7 @@ static void write_text_report(struct cg_out *o, int sig, const siginfo_t *info, 
     out_dec(o, tid);
     out_str(o, " \"");
     out_thread_name(o, tid);
-    out_str(o, tid == getpid() ? "\" (main thread)\n" : "\"\n");
+    out_str(o, tid == cg_sys_getpid() ? "\" (main thread)\n" : "\"\n");
 
     out_str(o, "signature: ");
     out_hex(o, report_signature, 16);
@@ -609,7 +611,7 @@ static void json_frame(struct cg_out *o, const struct cg_frame *f) {
     struct cg_location loc = {{0, 0}, 0};
     const struct cg_lines_header *lines = f->how == CG_FRAME_SIGTRAMP ? 0 : module_lines(m);
     static char inl[4096];
-    struct cg_out inl_out;
+    static struct cg_out inl_out; /* 8 KiB: never on the stack */
     out_init(&inl_out);
     out_capture(&inl_out, inl, sizeof inl);
     if (lines) {
@@ -662,7 +664,7 @@ static void json_thread_head(struct cg_out *o, pid_t tid, int crashing) {
     out_json_open(o);
     out_thread_name(o, tid);
     out_json_close(o);
-    out_str(o, tid == getpid() ? ",\"main\":true" : ",\"main\":false");
+    out_str(o, tid == cg_sys_getpid() ? ",\"main\":true" : ",\"main\":false");
     out_str(o, crashing ? ",\"crashing\":true" : ",\"crashing\":false");
 }
 
@@ -715,7 +717,7 @@ static void write_json_report(struct cg_out *o, int sig, const siginfo_t *info, 
     out_str(o, ",\"signature\":");
     json_hex(o, report_signature);
     out_str(o, ",\"pid\":");
-    out_dec(o, getpid());
+    out_dec(o, cg_sys_getpid());
     out_str(o, ",\"executable\":");
     if (atomic_load_explicit(&cg_module_count, memory_order_acquire))
         json_str(o, cg_executable_path(), cg_strlen(cg_executable_path()));
@@ -757,7 +759,7 @@ static void write_json_report(struct cg_out *o, int sig, const siginfo_t *info, 
     }
     /* The notes, as the text report words them, one string each. */
     static char notes[4096];
-    struct cg_out note_out;
+    static struct cg_out note_out; /* 8 KiB: never on the stack */
     out_init(&note_out);
     out_capture(&note_out, notes, sizeof notes);
     out_notes(&note_out);

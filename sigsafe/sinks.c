@@ -5,7 +5,7 @@
  * time), %e (executable name), %h (host name) and %%.  Created at crash time with
  * O_CREAT|O_EXCL|O_NOFOLLOW, mode 0600, in a directory that must exist: an existing file or
  * a symbolic link planted at the name is never written through.  Signal-safe: the name is
- * built in a static buffer from raw system calls.
+ * built in a static buffer from raw system calls (sys.h).
  */
 #include "sinks.h"
 
@@ -16,11 +16,11 @@
 #include <fcntl.h>
 #include <sys/utsname.h>
 #include <time.h>
-#include <unistd.h>
 
 #include "crashguard.h"
 #include "describe.h"
 #include "report.h"
+#include "sys.h"
 
 static char path[CG_PATH_MAX];
 static int path_ok, file_errno, attempted;
@@ -47,11 +47,11 @@ static int expand(const char *pattern) {
         }
         switch (*++p) {
         case 'p':
-            n = put_dec(path, n, max, (uint64_t)getpid());
+            n = put_dec(path, n, max, (uint64_t)cg_sys_getpid());
             break;
         case 't': {
-            struct timespec ts;
-            clock_gettime(CLOCK_REALTIME, &ts);
+            struct timespec ts = {0, 0};
+            cg_sys_clock_gettime(CLOCK_REALTIME, &ts);
             n = put_dec(path, n, max, (uint64_t)ts.tv_sec);
             break;
         }
@@ -66,7 +66,7 @@ static int expand(const char *pattern) {
         }
         case 'h': {
             static struct utsname u;
-            if (uname(&u) == 0)
+            if (cg_sys_uname(&u) == 0)
                 n = put(path, n, max, u.nodename, cg_strnlen(u.nodename, sizeof u.nodename));
             break;
         }
@@ -85,9 +85,9 @@ int open_report_file(void) {
     path_ok = expand(cg_config.report_file_pattern);
     if (!path_ok)
         return -1;
-    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-    file_errno = fd < 0 ? errno : 0;
-    return fd;
+    int fd = cg_sys_open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+    file_errno = fd < 0 ? -fd : 0;
+    return fd < 0 ? -1 : fd;
 }
 
 static const char *why(int e) {
@@ -173,10 +173,10 @@ int send_to_journal(int sig, const char *report, size_t len) {
     for (size_t i = 0; i < plen; i++)
         addr.sun_path[i] = cg_config.journal_socket[i];
     struct msghdr msg = {.msg_name = &addr, .msg_namelen = sizeof addr, .msg_iov = iov, .msg_iovlen = 5};
-    int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    int fd = cg_sys_socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
     if (fd < 0)
         return 0;
-    ssize_t sent = sendmsg(fd, &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
-    close(fd);
+    long sent = cg_sys_sendmsg(fd, &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
+    cg_sys_close(fd);
     return sent > 0;
 }

@@ -2,6 +2,7 @@
 
 #include "symbols.h"
 #include "out.h"
+#include "sys.h"
 
 #include <fcntl.h>
 #include <string.h>
@@ -168,7 +169,7 @@ const char *cg_executable_path(void) {
     char *path = cg_modules[0].path;
     if (path[0])
         return path;
-    ssize_t n = readlink("/proc/self/exe", path, sizeof cg_modules[0].path - 1);
+    long n = cg_sys_readlink("/proc/self/exe", path, sizeof cg_modules[0].path - 1);
     if (n > 0) {
         path[n] = 0;
         return path;

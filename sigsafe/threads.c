@@ -3,52 +3,186 @@
 /*
  * threads.c — all threads' backtraces, in-process.  The reporting thread lists the
  * process's threads in /proc/self/task, installs a handler for one real-time signal
- * (CG_DUMP_SIGNAL) for the duration, and sends it with tgkill to each thread that does not
- * block it; each thread unwinds itself from its own ucontext into a preallocated slot.  The
- * reporter waits at most DUMP_WAIT_MS: a thread that never answers cannot hang the report.
- * The host's disposition of the signal is put back afterwards.  Threads that block the
- * signal (a host's signal-consuming ones) are counted, not asked.
+ * (CG_DUMP_SIGNAL), and sends it to each thread that does not block it, marked as ours
+ * (rt_tgsigqueueinfo with a value only we send); each thread unwinds itself from its own
+ * ucontext into a preallocated slot.  The reporter waits at most DUMP_WAIT_MS: a thread that
+ * never answers cannot hang the report.  Threads that block the signal (a host's
+ * signal-consuming ones) are counted, not asked.
+ *
+ * An asked thread must not go back to the host's code while the process is dying: its
+ * sleep, poll or pause would return early (EINTR) and the host might act on that — exit(0)
+ * from main while the report is being written turns a crash into a clean exit.  So it parks
+ * (a futex wait) after answering, and dies with the process.  Only when the process is to
+ * live on (a handler that was there before ours recovers from the fault) does the handler
+ * call release_asked_threads(): the threads return, and the host's disposition of the
+ * signal is put back once no request of ours can still arrive.  Until then, and on the
+ * fatal path for good, our handler stays installed: a request still pending at a thread
+ * that could not take it in time (a thread in vfork(), in uninterruptible I/O) arrives at
+ * our handler, never at the host's default action, which would kill the process with the
+ * wrong signal.
  */
 #include "threads.h"
 
 #include <dirent.h>
+#include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <stdatomic.h>
-#include <sys/syscall.h>
-#include <time.h>
-#include <unistd.h>
 
 #include "crashguard.h"
 #include "memread.h"
 #include "out.h"
+#include "sys.h"
 
 #define DUMP_WAIT_MS 300
 #define CG_DUMP_SIGNAL (SIGRTMAX - 1)
+/* glibc's cancellation signal (SIGRTMIN-2 in the kernel's numbering). */
+#define CG_SIGCANCEL 32
 
 static struct cg_thread_snapshot slots[CG_MAX_OTHER_THREADS];
 static _Atomic int done[CG_MAX_OTHER_THREADS];
-static int nslots;
+/* Each slot's reader: static, not on the stack of the asked thread, which may be running
+ * on a small alternate stack of the host's. */
+static struct cg_reader readers[CG_MAX_OTHER_THREADS];
+static _Atomic int nslots; /* slots[i] is filled before nslots covers it */
 
-static void dump_self(int sig, siginfo_t *info, void *ucontext) {
-    (void)sig;
-    if (info->si_code != SI_TKILL || info->si_pid != getpid())
-        return; /* not ours: sent by someone else in the short window we hold the signal */
-    pid_t tid = (pid_t)syscall(SYS_gettid);
-    for (int i = 0; i < nslots; i++) {
-        if (slots[i].tid != tid)
+/* Where the collection is; also the word parked threads wait on. */
+enum {
+    DUMP_IDLE,       /* no request sent */
+    DUMP_COLLECTING, /* requests sent: answers go into the slots */
+    DUMP_CLOSED,     /* the reporter stopped waiting: late answers only park */
+    DUMP_RELEASED,   /* the process lives on: nobody parks any more */
+};
+static _Atomic int dump_phase;
+/* The process that sent the requests: a fork() or vfork() child inherits our handler (and
+ * a vfork child our memory) but none of this is about it. */
+static _Atomic pid_t dump_pid;
+/* Requests sent and not yet taken: the host's disposition goes back only at 0. */
+static _Atomic int outstanding;
+/* The host's disposition of CG_DUMP_SIGNAL, saved when ours went in. */
+static struct sigaction host_action;
+/* Our requests carry this object's address as their value: no host sends that. */
+static const char request_cookie;
+/* Set when the kernel refused rt_tgsigqueueinfo: requests go by tgkill, and then any
+ * tgkill from this process counts as ours. */
+static _Atomic int requests_by_tgkill;
+
+static int is_our_request(const siginfo_t *info, pid_t pid) {
+    if (info->si_pid != pid)
+        return 0;
+    if (info->si_code == SI_QUEUE && info->si_value.sival_ptr == (void *)&request_cookie)
+        return 1;
+    return info->si_code == SI_TKILL && atomic_load(&requests_by_tgkill);
+}
+
+static int is_dump_self(const struct sigaction *sa);
+
+/* The host's disposition back in the kernel, unless the host installed another meanwhile. */
+static void restore_host_action(void) {
+    struct sigaction now;
+    if (cg_config.sigaction(CG_DUMP_SIGNAL, 0, &now) == 0 && is_dump_self(&now))
+        cg_config.sigaction(CG_DUMP_SIGNAL, &host_action, 0);
+}
+
+/* A signal that is not ours, once the process lives on (or in a child that inherited our
+ * handler): what the host's disposition would have done with it.  The host's handler runs
+ * with our (full) mask. */
+static void pass_to_host(int sig, siginfo_t *info, void *ucontext) {
+    if (host_action.sa_flags & SA_SIGINFO) {
+        if (host_action.sa_sigaction)
+            host_action.sa_sigaction(sig, info, ucontext);
+    } else if (host_action.sa_handler == SIG_DFL) {
+        /* Terminate, as the host asked: its disposition back, and the signal again (it
+         * arrives when this handler returns). */
+        cg_config.sigaction(sig, &host_action, 0);
+        pid_t pid = cg_sys_getpid(), tid = cg_sys_gettid();
+        if (cg_sys_tgsigqueueinfo(pid, tid, sig, info) != 0)
+            cg_sys_tgkill(pid, tid, sig);
+    } else if (host_action.sa_handler != SIG_IGN) {
+        host_action.sa_handler(sig);
+    }
+}
+
+/* Unwinds the calling thread into its slot, if it has one not yet filled. */
+static void answer(pid_t tid, void *ucontext) {
+    for (int i = 0, n = atomic_load(&nslots); i < n; i++) {
+        if (slots[i].tid != tid || atomic_load(&done[i]))
             continue;
         struct cg_regs regs;
-        struct cg_reader rd;
         regs_from_context(ucontext, &regs);
-        reader_init(&rd);
+        reader_init(&readers[i]);
         uintptr_t lo = cg_self.stack_lo, hi = cg_self.stack_hi;
         if (!hi && tid == cg_config.main_tid)
             lo = cg_config.main_stack_lo, hi = cg_config.main_stack_hi;
-        unwind_stack(&regs, lo, hi, &rd, &slots[i].stack);
+        unwind_stack(&regs, lo, hi, &readers[i], &slots[i].stack);
         atomic_store(&done[i], 1);
         return;
     }
+}
+
+/* While requests are being collected a parked thread looks at its slot now and then: one
+ * parked by a host's signal before its slot existed still answers (from that signal's
+ * ucontext, as good as ours: our request stays blocked behind it). */
+static void park_until_released(pid_t tid, void *ucontext) {
+    static const struct timespec five_ms = {0, 5 * 1000 * 1000};
+    for (;;) {
+        int phase = atomic_load(&dump_phase);
+        if (phase == DUMP_RELEASED)
+            return;
+        if (phase == DUMP_COLLECTING)
+            answer(tid, ucontext);
+        /* EINTR (glibc's setxid signal), EAGAIN, a timeout: look again. */
+        cg_sys_futex_wait(&dump_phase, phase, phase == DUMP_COLLECTING ? &five_ms : 0);
+    }
+}
+
+static void dump_self(int sig, siginfo_t *info, void *ucontext) {
+    int saved_errno = errno;
+    /* Block glibc's cancellation signal: a thread with asynchronous cancellation would be
+     * unwound from here into its cleanup handlers.  The mask is the kernel's to restore
+     * when this handler returns. */
+    cg_sigset cancel = CG_SIGBIT(CG_SIGCANCEL);
+    cg_sys_sigprocmask(SIG_BLOCK, &cancel, 0);
+
+    pid_t pid = cg_sys_getpid();
+    int ours = is_our_request(info, pid);
+    if (pid != atomic_load(&dump_pid)) {
+        /* A child of a process that was reporting: our handler came with fork(). */
+        if (!ours)
+            pass_to_host(sig, info, ucontext);
+    } else if (atomic_load(&dump_phase) == DUMP_RELEASED) {
+        /* The process lives on: a late request of ours, or the host's own signal. */
+        if (!ours)
+            pass_to_host(sig, info, ucontext);
+        else if (atomic_fetch_sub(&outstanding, 1) == 1)
+            restore_host_action();
+    } else {
+        pid_t tid = cg_sys_gettid();
+        if (ours)
+            atomic_fetch_sub(&outstanding, 1);
+        park_until_released(tid, ucontext);
+        /* Released: the process lives on.  The host's own signal, held back while the
+         * report was written, goes to this thread again, with its siginfo; it arrives when
+         * this handler returns, at the host's disposition if that is back by then. */
+        if (!ours && cg_sys_tgsigqueueinfo(pid, tid, sig, info) != 0)
+            cg_sys_tgkill(pid, tid, sig);
+    }
+    errno = saved_errno;
+}
+
+static int is_dump_self(const struct sigaction *sa) {
+    return (sa->sa_flags & SA_SIGINFO) && sa->sa_sigaction == dump_self;
+}
+
+void release_asked_threads(void) {
+    if (atomic_load(&dump_phase) == DUMP_IDLE || atomic_load(&dump_pid) != cg_sys_getpid())
+        return;
+    atomic_store(&dump_phase, DUMP_RELEASED);
+    /* A request still pending somewhere keeps our handler in: it will take that request
+     * and put the host's disposition back itself (dump_self). */
+    if (atomic_load(&outstanding) <= 0)
+        restore_host_action();
+    cg_sys_futex_wake_all(&dump_phase);
 }
 
 static pid_t parse_tid(const char *s) {
@@ -61,9 +195,23 @@ static pid_t parse_tid(const char *s) {
     return v;
 }
 
-/* Whether tid blocks sig, from the SigBlk line of /proc/self/task/<tid>/status. */
+static int hex_value(char c) {
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    return -1;
+}
+
+/* Enough for a Groups: line of 65,536 groups before SigBlk. */
+#define STATUS_READ_MAX (1 << 20)
+
+/* Whether tid blocks sig, from the SigBlk line of /proc/self/task/<tid>/status.  The file
+ * is read in chunks up to that line, however far down it is: a long Groups: line before it
+ * would push it out of any fixed buffer (and every thread would then count as blocking). */
 static int blocks(pid_t tid, int sig) {
-    char path[64] = "/proc/self/task/", buf[2048];
+    static char chunk[4096];
+    char path[64] = "/proc/self/task/";
     size_t n = cg_strlen(path);
     char digits[12];
     int d = 0;
@@ -75,26 +223,58 @@ static int blocks(pid_t tid, int sig) {
     while (*tail)
         path[n++] = *tail++;
     path[n] = 0;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    int fd = cg_sys_open(path, O_RDONLY | O_CLOEXEC, 0);
     if (fd < 0)
         return 1;
-    ssize_t len = read(fd, buf, sizeof buf - 1);
-    close(fd);
-    if (len <= 0)
-        return 1;
-    buf[len] = 0;
-    for (char *p = buf; *p; p++) {
-        if (p[0] != 'S' || p[1] != 'i' || p[2] != 'g' || p[3] != 'B' || p[4] != 'l' || p[5] != 'k')
+    static const char key[] = "\nSigBlk:";
+    size_t matched = 1; /* the file's start counts as a line start */
+    int in_value = 0, ndigits = 0, complete = 0;
+    uint64_t mask = 0;
+    for (long total = 0; !complete && total < STATUS_READ_MAX;) {
+        long got = cg_sys_read(fd, chunk, sizeof chunk);
+        if (got == -EINTR)
             continue;
-        p += 7;
-        while (*p == ' ' || *p == '\t')
-            p++;
-        uint64_t mask = 0;
-        for (; (*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'f'); p++)
-            mask = mask * 16 + (uint64_t)(*p <= '9' ? *p - '0' : *p - 'a' + 10);
-        return (int)((mask >> (sig - 1)) & 1);
+        if (got <= 0)
+            break;
+        total += got;
+        for (long i = 0; i < got && !complete; i++) {
+            char c = chunk[i];
+            if (in_value) {
+                int v = hex_value(c);
+                if (v >= 0) {
+                    mask = mask * 16 + (uint64_t)v;
+                    ndigits++;
+                } else if (ndigits || (c != ' ' && c != '\t')) {
+                    complete = 1;
+                }
+            } else if (c == key[matched]) {
+                in_value = ++matched == sizeof key - 1;
+            } else {
+                matched = c == '\n';
+            }
+        }
     }
-    return 1;
+    cg_sys_close(fd);
+    if (!ndigits)
+        return 1; /* no SigBlk line: as if it blocked (not asked) */
+    return (int)((mask >> (sig - 1)) & 1);
+}
+
+
+static int send_request(pid_t pid, pid_t tid) {
+    if (!atomic_load(&requests_by_tgkill)) {
+        siginfo_t req = {0};
+        req.si_signo = CG_DUMP_SIGNAL;
+        req.si_code = SI_QUEUE;
+        req.si_pid = pid;
+        req.si_uid = cg_sys_getuid();
+        req.si_value.sival_ptr = (void *)&request_cookie;
+        int rc = cg_sys_tgsigqueueinfo(pid, tid, CG_DUMP_SIGNAL, &req);
+        if (rc != -EPERM && rc != -ENOSYS)
+            return rc == 0;
+        atomic_store(&requests_by_tgkill, 1);
+    }
+    return cg_sys_tgkill(pid, tid, CG_DUMP_SIGNAL) == 0;
 }
 
 int collect_other_threads(pid_t self, const struct cg_thread_snapshot **snapshots, int *blocked) {
@@ -103,19 +283,29 @@ int collect_other_threads(pid_t self, const struct cg_thread_snapshot **snapshot
     *blocked = 0;
     nslots = 0;
     *snapshots = slots;
-    int dir = open("/proc/self/task", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    pid_t pid = cg_sys_getpid();
+    int dir = cg_sys_open("/proc/self/task", O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0);
     if (dir < 0)
         return -1;
-    struct sigaction ours = {0}, saved;
+    /* A fork() child reporting has a copy of this state from its parent: start afresh. */
+    atomic_store(&dump_pid, pid);
+    atomic_store(&dump_phase, DUMP_COLLECTING);
+    atomic_store(&outstanding, 0);
+    struct sigaction ours = {0}, before;
     ours.sa_sigaction = dump_self;
     ours.sa_flags = SA_SIGINFO | SA_ONSTACK | SA_RESTART;
     sigfillset(&ours.sa_mask);
-    if (cg_config.sigaction(CG_DUMP_SIGNAL, &ours, &saved) != 0) {
-        close(dir);
+    if (cg_config.sigaction(CG_DUMP_SIGNAL, &ours, &before) != 0) {
+        atomic_store(&dump_phase, DUMP_IDLE);
+        cg_sys_close(dir);
         return -1;
     }
+    /* Ours already (a fork() child of a process that reported): the host's disposition is
+     * the one saved then, in this copy of our memory. */
+    if (!is_dump_self(&before))
+        host_action = before;
     for (;;) {
-        long got = syscall(SYS_getdents64, dir, dents, sizeof dents);
+        long got = cg_sys_getdents64(dir, dents, sizeof dents);
         if (got <= 0)
             break;
         for (long off = 0; off < got;) {
@@ -137,21 +327,23 @@ int collect_other_threads(pid_t self, const struct cg_thread_snapshot **snapshot
             nslots++;
         }
     }
-    close(dir);
-    pid_t pid = getpid();
-    for (int i = 0; i < nslots; i++)
-        syscall(SYS_tgkill, pid, slots[i].tid, CG_DUMP_SIGNAL);
-    struct timespec two_ms = {0, 2 * 1000 * 1000};
+    cg_sys_close(dir);
+    for (int i = 0; i < nslots; i++) {
+        /* Counted before it is sent: the answer may come before the count otherwise. */
+        atomic_fetch_add(&outstanding, 1);
+        if (!send_request(pid, slots[i].tid))
+            atomic_fetch_sub(&outstanding, 1); /* gone meanwhile */
+    }
     for (int waited = 0; waited < DUMP_WAIT_MS; waited += 2) {
         int all = 1;
         for (int i = 0; i < nslots && all; i++)
             all = atomic_load(&done[i]);
         if (all)
             break;
-        nanosleep(&two_ms, 0);
+        cg_sys_sleep_ms(2);
     }
+    atomic_store(&dump_phase, DUMP_CLOSED);
     for (int i = 0; i < nslots; i++)
         slots[i].answered = atomic_load(&done[i]);
-    cg_config.sigaction(CG_DUMP_SIGNAL, &saved, 0);
     return total;
 }

@@ -18,6 +18,15 @@ struct cg_thread_snapshot {
 
 /* Asks every other thread of the process to unwind itself (a real-time signal, sent only
  * to threads that do not block it), waits a bounded time, and returns how many threads
- * there were (answered or not); snapshots[] describes at most CG_MAX_OTHER_THREADS. */
+ * there were (answered or not); snapshots[] describes at most CG_MAX_OTHER_THREADS.  The
+ * asked threads stay parked in our signal handler, and the handler stays installed, until
+ * the process dies or release_asked_threads() is called. */
 int collect_other_threads(pid_t self, const struct cg_thread_snapshot **snapshots, int *blocked);
+
+/* For the handler, when the process is to live on after a report (a handler that was there
+ * before ours takes the signal): the asked threads return to what they were doing, the
+ * host's signals held back meanwhile are delivered, and the host's disposition of the
+ * signal goes back in as soon as no request of ours can still arrive.  Never on the fatal
+ * path: there the threads die parked.  Does nothing when no thread was asked. */
+void release_asked_threads(void);
 #endif

@@ -220,6 +220,9 @@ func wantLine(t testing.TB, r result, pattern string) []string {
 
 type execCmd = exec.Cmd
 
+// noHelper is the environment of runs that need no names: no helper computes tables.
+var noHelper = []string{"CRASHGUARD_HELPER=off"}
+
 // coldStart is the environment of a start with nothing cached: a cache directory of its own,
 // which a helper fills while the host runs. The test waits for its helpers before the
 // directory is removed.

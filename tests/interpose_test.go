@@ -17,7 +17,6 @@ import (
 )
 
 // Crash tests here need no names: the Go part stays out.
-var noGo = []string{"CRASHGUARD_GO=off"}
 
 func threadsBin(t *testing.T) string {
 	return compile(t, "threads.c", "-O0", "-g", "-fno-omit-frame-pointer")
@@ -95,7 +94,7 @@ func TestOffMeansNoAlternateStacks(t *testing.T) {
 			t.Errorf("%v: %s", env, r)
 		}
 	}
-	on := run(t, runOpts{preload: true, env: noGo}, bin, "altstack")
+	on := run(t, runOpts{preload: true, env: noHelper}, bin, "altstack")
 	if !regexp.MustCompile(`^main thread: alternate stack of \d+ bytes\nnew thread: alternate stack of \d+ bytes\n$`).MatchString(on.stdout) {
 		t.Fatalf("on: %s", on)
 	}
@@ -111,7 +110,7 @@ func TestOffMeansNoAlternateStacks(t *testing.T) {
 	if r := run(t, runOpts{preload: true, env: []string{"CRASHGUARD=off"}}, early, "altstack"); r.stdout != "constructor's thread: no alternate stack\n"+none {
 		t.Fatalf("off, a thread created before our constructor ran: %s", r)
 	}
-	if r := run(t, runOpts{preload: true, env: noGo}, early, "altstack"); !strings.HasPrefix(r.stdout, "constructor's thread: alternate stack of ") {
+	if r := run(t, runOpts{preload: true, env: noHelper}, early, "altstack"); !strings.HasPrefix(r.stdout, "constructor's thread: alternate stack of ") {
 		t.Fatalf("on, a thread created before our constructor ran: %s", r)
 	}
 }
@@ -145,7 +144,7 @@ func TestStackOverflowOnReusedAlternateStack(t *testing.T) {
 		if without.signal != syscall.SIGSEGV {
 			t.Fatalf("%s without the library: %s", mode, without)
 		}
-		r := run(t, runOpts{preload: true, env: noGo}, threadsBin(t), mode)
+		r := run(t, runOpts{preload: true, env: noHelper}, threadsBin(t), mode)
 		if r.signal != syscall.SIGSEGV || strings.Count(r.stderr, "*** end of crashguard report") != 1 {
 			t.Fatalf("%s: want one complete report and death by SIGSEGV: %s", mode, r)
 		}
@@ -165,7 +164,7 @@ func TestEveryWayBackToTheDefaultIsReported(t *testing.T) {
 			if without.signal != syscall.SIGSEGV {
 				t.Fatalf("%s %s without the library: %s", variant, own, without)
 			}
-			r := run(t, runOpts{preload: true, env: noGo}, bin, variant, own)
+			r := run(t, runOpts{preload: true, env: noHelper}, bin, variant, own)
 			if r.signal != syscall.SIGSEGV || !strings.Contains(r.stderr, "*** crashguard: SIGSEGV") ||
 				!strings.Contains(r.stderr, "*** end of crashguard report") {
 				t.Errorf("%s %s: want a report and death by SIGSEGV: %s", variant, own, r)
@@ -185,7 +184,7 @@ func TestDispositionsAsTheProgramSetThem(t *testing.T) {
 	if without.signal != syscall.SIGSEGV || strings.Count(without.stdout, "\n") < 30 {
 		t.Fatalf("without the library: %s", without)
 	}
-	for _, env := range [][]string{noGo, {"CRASHGUARD=off"}} {
+	for _, env := range [][]string{noHelper, {"CRASHGUARD=off"}} {
 		with := run(t, runOpts{preload: true, env: env}, bin, "query")
 		if with.stdout != without.stdout {
 			t.Fatalf("%v: the program was told other dispositions:\nwithout:\n%s\nwith:\n%s", env, without.stdout, with.stdout)
@@ -194,7 +193,7 @@ func TestDispositionsAsTheProgramSetThem(t *testing.T) {
 			t.Fatalf("%v: %s", env, with)
 		}
 	}
-	with := run(t, runOpts{preload: true, env: noGo}, bin, "query")
+	with := run(t, runOpts{preload: true, env: noHelper}, bin, "query")
 	if !strings.Contains(with.stderr, "*** end of crashguard report") {
 		t.Fatalf("the final crash was not reported: %s", with)
 	}
@@ -219,7 +218,7 @@ func TestEarlierLibrarysHandlerStaysInCharge(t *testing.T) {
 	recovered, real := build("early_main.c"), build("early_main2.c")
 
 	without := run(t, runOpts{}, recovered)
-	for _, env := range [][]string{noGo, nil} {
+	for _, env := range [][]string{noHelper, nil} {
 		r := run(t, runOpts{preload: true, env: env}, recovered)
 		if r.exitCode != 0 || r.signal != 0 || r.stdout != without.stdout || strings.Contains(r.stderr, "crashguard") {
 			t.Fatalf("%v: a fault the library resolved changed the run:\nwithout: %s\nwith: %s", env, without, r)
@@ -229,7 +228,7 @@ func TestEarlierLibrarysHandlerStaysInCharge(t *testing.T) {
 	if w := run(t, runOpts{}, real); w.signal != syscall.SIGSEGV {
 		t.Fatalf("without the library: %s", w)
 	}
-	r := run(t, runOpts{preload: true, env: noGo}, real)
+	r := run(t, runOpts{preload: true, env: noHelper}, real)
 	if r.signal != syscall.SIGSEGV || strings.Count(r.stderr, "*** crashguard: ") != 1 || !strings.Contains(r.stderr, "*** end of crashguard report") {
 		t.Fatalf("want exactly one report (the real crash) and death by SIGSEGV: %s", r)
 	}
