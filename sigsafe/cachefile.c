@@ -12,19 +12,18 @@
  * The content checksum is checked by the handler on first use (at load it would cost more
  * than the start), or at once when the file is mapped at a crash.
  *
- * Async-signal-safe: system calls through syscall() (no cancellation point), no allocation;
+ * Async-signal-safe: raw system calls (sys.h: no cancellation point, errno untouched), no allocation;
  * the caller provides the working memory.  Files are mapped privately and never modified
  * once renamed into place by their writer.
  */
 #include <fcntl.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
-#include <unistd.h>
 
 #include "out.h"
 #include "precompute.h"
 #include "symbols.h"
+#include "sys.h"
 
 #define CACHE_VERSION 1
 #define DIR_ENTRY_SIZE 24
@@ -92,7 +91,7 @@ static int read_at(struct source *r, void *buf, size_t n, uint64_t off) {
         __builtin_memcpy(buf, r->memory + off, n);
         return 1;
     }
-    return syscall(SYS_pread64, r->fd, buf, n, (off_t)off) == (long)n;
+    return cg_sys_pread(r->fd, buf, n, (off_t)off) == (long)n;
 }
 
 /* What the checks found, for publishing once the bytes are mapped. */
@@ -177,24 +176,24 @@ static void publish(struct cg_module *m, const struct checked *c, const struct c
 
 int cg_map_cache_file(struct cg_module *m, const char *path, struct cg_cache_scratch *s, int verify_now) {
     struct source src = {.s = s};
-    int fd = src.fd = (int)syscall(SYS_openat, AT_FDCWD, path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    int fd = src.fd = cg_sys_open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW, 0);
     if (fd < 0)
         return 0;
-    uid_t euid = (uid_t)syscall(SYS_geteuid);
+    uid_t euid = cg_sys_geteuid();
     struct stat st;
     struct checked c;
     long got = 0;
     /* The checks read with pread: the mapping is not touched until a crash needs a table
      * (touching a page of a file mapping maps its neighbours too, 64 KiB a time). */
-    int ok = syscall(SYS_fstat, fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size >= CG_CACHE_HEADER_SIZE &&
+    int ok = cg_sys_fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size >= CG_CACHE_HEADER_SIZE &&
              st.st_size < (1LL << 31) && (st.st_uid == euid || st.st_uid == 0) && !(st.st_mode & 022) &&
-             (got = syscall(SYS_pread64, fd, s->window, sizeof s->window, (off_t)0)) >= CG_CACHE_HEADER_SIZE;
+             (got = cg_sys_pread(fd, s->window, sizeof s->window, 0)) >= CG_CACHE_HEADER_SIZE;
     src.window_len = ok ? (size_t)got : 0;
     src.size = ok ? (uint64_t)st.st_size : 0;
     ok = ok && check(m, &src, verify_now, &c);
-    void *map = ok ? (void *)syscall(SYS_mmap, 0, (size_t)src.size, PROT_READ, MAP_PRIVATE, fd, 0) : MAP_FAILED;
-    syscall(SYS_close, fd);
-    if (map == MAP_FAILED)
+    void *map = ok ? cg_sys_mmap(0, (size_t)src.size, PROT_READ, MAP_PRIVATE, fd, 0) : MAP_FAILED;
+    cg_sys_close(fd);
+    if (map == MAP_FAILED || CG_MMAP_FAILED(map))
         return 0;
     size_t path_len = cg_strlen(path); /* a path too long to store is simply never removed */
     if (path_len < sizeof m->cache_path)
@@ -273,12 +272,12 @@ int cg_tables_being_built(const struct cg_module *m, char *path, size_t size) {
         path[n] = 0;
         if (n + 1 >= size)
             continue;
-        int fd = (int)syscall(SYS_openat, AT_FDCWD, path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+        int fd = cg_sys_open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW, 0);
         if (fd < 0)
             continue;
         struct flock probe = {.l_type = F_RDLCK, .l_whence = SEEK_SET, .l_start = (off_t)(first8 >> 1), .l_len = 1};
-        int held = syscall(SYS_fcntl, fd, F_OFD_GETLK, &probe) == 0 && probe.l_type != F_UNLCK;
-        syscall(SYS_close, fd);
+        int held = cg_sys_fcntl(fd, F_OFD_GETLK, (long)&probe) == 0 && probe.l_type != F_UNLCK;
+        cg_sys_close(fd);
         if (held)
             return 1;
     }

@@ -12,13 +12,11 @@
  * which no lock held by the crashing thread can stop.
  */
 #include <errno.h>
-#include <sys/syscall.h>
-#include <time.h>
-#include <unistd.h>
 
 #include "memread.h"
 #include "precompute.h"
 #include "registry.h"
+#include "sys.h"
 
 #define POLL_MS 10
 
@@ -70,8 +68,7 @@ void cg_tables_at_crash(int wait_ms) {
             missing = cg_map_cached_tables(&scratch, 1); /* written just before it ended */
             break;
         }
-        struct timespec poll = {0, POLL_MS * 1000 * 1000};
-        syscall(SYS_nanosleep, &poll, 0); /* not a cancellation point, unlike nanosleep() */
+        cg_sys_sleep_ms(POLL_MS);
         missing = cg_map_cached_tables(&scratch, 1);
     }
     gave_up_waiting = missing && tables_coming();

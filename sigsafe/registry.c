@@ -12,11 +12,9 @@
 #include "registry.h"
 
 #include <elf.h>
-#include <sys/syscall.h>
-#include <time.h>
-#include <unistd.h>
 
 #include "out.h"
+#include "sys.h"
 
 struct cg_module cg_modules[CG_MAX_MODULES];
 _Atomic uint32_t cg_module_count;
@@ -26,7 +24,7 @@ _Atomic uint32_t cg_module_count;
 static _Atomic pid_t registry_writer;
 
 int cg_registry_claim(int wait_ms) {
-    pid_t self = (pid_t)syscall(SYS_gettid);
+    pid_t self = cg_sys_gettid();
     for (int waited = 0;; waited++) {
         pid_t none = 0;
         if (atomic_compare_exchange_strong(&registry_writer, &none, self))
@@ -34,8 +32,7 @@ int cg_registry_claim(int wait_ms) {
         /* The crashing thread itself was changing the registry: its state is unknown. */
         if (none == self || waited >= wait_ms)
             return 0;
-        struct timespec ms = {0, 1000 * 1000};
-        syscall(SYS_nanosleep, &ms, 0); /* not a cancellation point, unlike nanosleep() */
+        cg_sys_sleep_ms(1);
     }
 }
 

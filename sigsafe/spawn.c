@@ -26,7 +26,9 @@
  *
  * Both children run on static stacks in the host's memory until execve, with every signal
  * blocked (the host thread's mask is restored when they are gone) and the fault signals at
- * their defaults (a copy of the host's handlers must never run there).  Async-signal-safe.
+ * their defaults (a copy of the host's handlers must never run there); they make raw system
+ * calls only (sys.h): they share the host thread's TLS, errno included.  The glibc clone()
+ * wrapper only switches stacks (it touches no TLS in the child).  Async-signal-safe.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -41,6 +43,7 @@
 
 #include "out.h"
 #include "precompute.h"
+#include "sys.h"
 
 #ifndef CLOSE_RANGE_UNSHARE
 #define CLOSE_RANGE_UNSHARE 2
@@ -149,41 +152,35 @@ static int build_argv(int urgent) {
  * handler on the host's memory (a seccomp filter's SIGSYS, a fault of ours). */
 static void default_fault_signals(void) {
     static const int faults[] = {SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGTRAP, SIGABRT, SIGSYS};
-    struct {
-        void *handler;
-        unsigned long flags;
-        void *restorer;
-        uint64_t mask;
-    } dfl = {SIG_DFL, 0, 0, ~0ull};
+    struct cg_kernel_sigaction dfl = {SIG_DFL, 0, 0, ~0ull};
     for (unsigned i = 0; i < sizeof faults / sizeof faults[0]; i++)
-        syscall(SYS_rt_sigaction, faults[i], &dfl, 0, 8);
+        cg_sys_sigaction(faults[i], &dfl);
 }
 
 static int exec_helper(void *unused) {
     (void)unused;
     /* Nothing of the host's: stdin, stdout and stderr on /dev/null (a parent reading the
      * host's output until EOF must not wait for us), every other descriptor closed. */
-    int null = (int)syscall(SYS_openat, AT_FDCWD, "/dev/null", O_RDWR);
+    int null = cg_sys_open("/dev/null", O_RDWR, 0);
     for (int fd = 0; fd < 3 && null >= 0; fd++)
-        if (fd != 2 || cg_config.debug != 1) /* CRASHGUARD_DEBUG=1: its lines go to stderr */
-            syscall(SYS_dup2, null, fd);
+        if (fd != null && (fd != 2 || cg_config.debug != 1)) /* CRASHGUARD_DEBUG=1: lines to stderr */
+            cg_sys_dup3(null, fd);
     /* The memfd archive, if any, as fd 3 (dup2 to itself would keep close-on-exec). */
     if (archive_fd == 3)
-        syscall(SYS_fcntl, 3, F_SETFD, 0);
+        cg_sys_fcntl(3, F_SETFD, 0);
     else if (archive_fd >= 0)
-        syscall(SYS_dup2, archive_fd, 3);
+        cg_sys_dup3(archive_fd, 3);
     int first_closed = archive_fd >= 0 ? 4 : 3;
-    if (syscall(SYS_close_range, first_closed, ~0u, 0) != 0)
+    if (cg_sys_close_range((unsigned)first_closed, ~0u) != 0)
         for (int fd = first_closed; fd < 4096; fd++)
-            syscall(SYS_close, fd);
+            cg_sys_close(fd);
     /* Its own session: no terminal signals, no job control of the host's shell.  And never
      * more privilege than the host had. */
-    syscall(SYS_setsid);
-    syscall(SYS_prctl, PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
-    if (syscall(SYS_execve, argv[0], argv, envp) != 0)
-        atomic_store(&exec_error, errno ? errno : ENOEXEC); /* errno: the host thread's, restored */
-    syscall(SYS_exit, 127);
-    return 0;
+    cg_sys_setsid();
+    cg_sys_prctl(PR_SET_NO_NEW_PRIVS, 1, 0);
+    int failed = cg_sys_execve(argv[0], argv, envp);
+    atomic_store(&exec_error, failed < 0 ? -failed : ENOEXEC);
+    cg_sys_exit(127);
 }
 
 static int relay(void *unused) {
@@ -191,8 +188,7 @@ static int relay(void *unused) {
     default_fault_signals();
     long pid = clone(exec_helper, helper_stack + sizeof helper_stack, CLONE_VM | CLONE_VFORK | SIGCHLD, 0);
     atomic_store(&helper_pid, pid > 0 ? (pid_t)pid : 0);
-    syscall(SYS_exit, pid > 0 ? 0 : 1);
-    return 0;
+    cg_sys_exit(pid > 0 ? 0 : 1);
 }
 
 /* Whether a helper could write dir: it exists and is a directory of ours (or root's) no one
@@ -202,11 +198,11 @@ static int usable_dir(const char *dir) {
     if (n == 0 || n >= sizeof probe_path)
         return 0;
     __builtin_memcpy(probe_path, dir, n + 1);
-    uid_t euid = (uid_t)syscall(SYS_geteuid);
+    uid_t euid = cg_sys_geteuid();
     for (int depth = 0;; depth++) {
         struct stat st;
-        if (syscall(SYS_newfstatat, AT_FDCWD, probe_path, &st, 0) == 0)
-            return S_ISDIR(st.st_mode) && syscall(SYS_faccessat, AT_FDCWD, probe_path, W_OK | X_OK) == 0 &&
+        if (cg_sys_stat(probe_path, &st) == 0)
+            return S_ISDIR(st.st_mode) && cg_sys_access(probe_path, W_OK | X_OK) == 0 &&
                    (depth > 0 || ((st.st_uid == euid || st.st_uid == 0) && !(st.st_mode & 022)));
         while (n > 1 && probe_path[n - 1] != '/')
             n--;
@@ -228,14 +224,14 @@ static void open_archive_if_needed(void) {
     int n = atomic_load(&cg_precompute.narchives);
     if (n >= CG_ARCHIVES)
         return;
-    int fd = (int)syscall(SYS_memfd_create, "crashguard-tables", MFD_CLOEXEC);
+    int fd = cg_sys_memfd_create("crashguard-tables", MFD_CLOEXEC);
     if (fd < 0)
         return;
     void *map = MAP_FAILED;
-    if (syscall(SYS_ftruncate, fd, (off_t)CG_ARCHIVE_SIZE) == 0)
-        map = (void *)syscall(SYS_mmap, 0, (size_t)CG_ARCHIVE_SIZE, PROT_READ, MAP_SHARED | MAP_NORESERVE, fd, 0);
-    if (map == MAP_FAILED) {
-        syscall(SYS_close, fd);
+    if (cg_sys_ftruncate(fd, (off_t)CG_ARCHIVE_SIZE) == 0)
+        map = cg_sys_mmap(0, (size_t)CG_ARCHIVE_SIZE, PROT_READ, MAP_SHARED | MAP_NORESERVE, fd, 0);
+    if (map == MAP_FAILED || CG_MMAP_FAILED(map)) {
+        cg_sys_close(fd);
         return;
     }
     cg_precompute.archives[n] = map;
@@ -254,27 +250,27 @@ pid_t cg_spawn_helper(int urgent) {
     pid_t result = 0;
     /* Orphans come back to a reaper: only a dying one may have them (see the top). */
     int subreaper = 0;
-    syscall(SYS_prctl, PR_GET_CHILD_SUBREAPER, &subreaper, 0, 0, 0);
-    cg_precompute.reaper = syscall(SYS_getpid) == 1 || subreaper;
+    cg_sys_prctl(PR_GET_CHILD_SUBREAPER, (unsigned long)&subreaper, 0);
+    cg_precompute.reaper = cg_sys_getpid() == 1 || subreaper;
     int start = (urgent || !cg_precompute.reaper) && anything_wanted();
     if (start)
         open_archive_if_needed();
     if (start && build_argv(urgent) > 0) {
-        uint64_t all = ~0ull, old;
-        syscall(SYS_rt_sigprocmask, SIG_SETMASK, &all, &old, 8);
+        cg_sigset all = ~0ull, old;
+        cg_sys_sigprocmask(SIG_SETMASK, &all, &old);
         atomic_store(&helper_pid, 0);
         atomic_store(&exec_error, 0);
         long pid = clone(relay, relay_stack + sizeof relay_stack, CLONE_VM | CLONE_VFORK, 0);
         if (pid > 0) {
             int status;
-            while (syscall(SYS_wait4, pid, &status, __WCLONE, 0) < 0 && errno == EINTR)
+            while (cg_sys_wait4((pid_t)pid, &status, __WCLONE) == -EINTR)
                 ;
         }
         int failed = atomic_load(&exec_error);
         if (failed)
             atomic_store(&helper_pid, 0);
         cg_precompute.spawn_error = failed ? failed : pid > 0 && atomic_load(&helper_pid) ? 0 : (pid < 0 ? errno : ECHILD);
-        syscall(SYS_rt_sigprocmask, SIG_SETMASK, &old, 0, 8);
+        cg_sys_sigprocmask(SIG_SETMASK, &old, 0);
         result = atomic_load(&helper_pid);
         if (result > 0) {
             atomic_store(&cg_precompute.helper, result);
@@ -284,7 +280,7 @@ pid_t cg_spawn_helper(int urgent) {
         }
     }
     if (archive_fd >= 0)
-        syscall(SYS_close, archive_fd); /* the helper has its own; our mapping stays */
+        cg_sys_close(archive_fd); /* the helper has its own; our mapping stays */
     archive_fd = -1;
     atomic_store(&spawning, 0);
     errno = saved_errno;
@@ -295,9 +291,7 @@ int cg_helper_running(void) {
     pid_t pid = atomic_load(&cg_precompute.helper);
     if (pid <= 0)
         return 0;
-    int saved_errno = errno;
-    int gone = syscall(SYS_kill, pid, 0) != 0 && errno == ESRCH;
-    errno = saved_errno;
+    int gone = cg_sys_kill(pid, 0) == -ESRCH;
     if (gone) {
         atomic_store(&cg_precompute.helper, 0);
         cg_precompute.helper_finished = 1;

@@ -4,12 +4,8 @@
 #include "out.h"
 #include "sys.h"
 
-#include <fcntl.h>
 #include <string.h>
 #include <sys/auxv.h>
-#include <sys/stat.h>
-#include <sys/syscall.h>
-#include <unistd.h>
 
 uint32_t last_row_at_or_before(const void *rows, uint32_t count, size_t stride, uint64_t key) {
     uint32_t lo = 0, hi = count;
@@ -69,9 +65,9 @@ uint64_t cg_checksum(const uint8_t *p, uint64_t n) {
  * have renamed a good file over it since. */
 void cg_remove_corrupt_cache_file(const struct cg_module *m) {
     struct stat st;
-    if (m->cache_path[0] && syscall(SYS_newfstatat, AT_FDCWD, m->cache_path, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+    if (m->cache_path[0] && cg_sys_stat_nofollow(m->cache_path, &st) == 0 &&
         (uint64_t)st.st_dev == m->cache_dev && (uint64_t)st.st_ino == m->cache_ino)
-        syscall(SYS_unlinkat, AT_FDCWD, m->cache_path, 0);
+        cg_sys_unlink(m->cache_path);
 }
 
 int module_cache_corrupt(const struct cg_module *m) {

@@ -125,6 +125,59 @@ static inline long cg_sys_sendmsg(int fd, const struct msghdr *msg, int flags) {
 }
 static inline int cg_sys_getrusage(int who, struct rusage *ru) { return (int)CG_SC(SYS_getrusage, who, ru, 0, 0, 0, 0); }
 
+/* Files and mappings of the cache (cachefile.c), the registry (registry.c). */
+static inline uid_t cg_sys_geteuid(void) { return (uid_t)CG_SC(SYS_geteuid, 0, 0, 0, 0, 0, 0); }
+static inline long cg_sys_pread(int fd, void *buf, size_t n, off_t off) { return CG_SC(SYS_pread64, fd, buf, n, off, 0, 0); }
+/* The mapping's address, or a negative errno (the kernel never maps the last page). */
+static inline void *cg_sys_mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off) {
+    return (void *)CG_SC(SYS_mmap, addr, len, prot, flags, fd, off);
+}
+#define CG_MMAP_FAILED(p) ((uintptr_t)(p) > (uintptr_t)-4096)
+static inline int cg_sys_munmap(void *addr, size_t len) { return (int)CG_SC(SYS_munmap, addr, len, 0, 0, 0, 0); }
+static inline int cg_sys_stat_nofollow(const char *path, struct stat *st) {
+    return (int)CG_SC(SYS_newfstatat, AT_FDCWD, path, st, AT_SYMLINK_NOFOLLOW, 0, 0);
+}
+static inline int cg_sys_stat(const char *path, struct stat *st) {
+    return (int)CG_SC(SYS_newfstatat, AT_FDCWD, path, st, 0, 0, 0);
+}
+static inline int cg_sys_access(const char *path, int mode) { return (int)CG_SC(SYS_faccessat, AT_FDCWD, path, mode, 0, 0, 0); }
+
+/* Starting the helper (spawn.c). */
+static inline int cg_sys_memfd_create(const char *name, unsigned flags) {
+    return (int)CG_SC(SYS_memfd_create, name, flags, 0, 0, 0, 0);
+}
+static inline int cg_sys_ftruncate(int fd, off_t len) { return (int)CG_SC(SYS_ftruncate, fd, len, 0, 0, 0, 0); }
+static inline int cg_sys_dup3(int old, int new_fd) { return (int)CG_SC(SYS_dup3, old, new_fd, 0, 0, 0, 0); }
+static inline int cg_sys_close_range(unsigned first, unsigned last) {
+    return (int)CG_SC(SYS_close_range, first, last, 0, 0, 0, 0);
+}
+static inline int cg_sys_setsid(void) { return (int)CG_SC(SYS_setsid, 0, 0, 0, 0, 0, 0); }
+static inline int cg_sys_prctl(int option, unsigned long a, unsigned long b) {
+    return (int)CG_SC(SYS_prctl, option, a, b, 0, 0, 0);
+}
+static inline int cg_sys_execve(const char *path, char *const argv[], char *const envp[]) {
+    return (int)CG_SC(SYS_execve, path, argv, envp, 0, 0, 0);
+}
+/* Ends the calling thread only (a clone child that is its own process ends with it). */
+static inline __attribute__((noreturn)) void cg_sys_exit(int status) {
+    for (;;)
+        CG_SC(SYS_exit, status, 0, 0, 0, 0, 0);
+}
+static inline pid_t cg_sys_wait4(pid_t pid, int *status, int options) {
+    return (pid_t)CG_SC(SYS_wait4, pid, status, options, 0, 0, 0);
+}
+static inline int cg_sys_kill(pid_t pid, int sig) { return (int)CG_SC(SYS_kill, pid, sig, 0, 0, 0, 0); }
+/* The kernel's struct sigaction (not glibc's): handler, flags, restorer, 64-bit mask. */
+struct cg_kernel_sigaction {
+    void *handler;
+    unsigned long flags;
+    void *restorer;
+    uint64_t mask;
+};
+static inline int cg_sys_sigaction(int sig, const struct cg_kernel_sigaction *act) {
+    return (int)CG_SC(SYS_rt_sigaction, sig, act, 0, 8, 0, 0);
+}
+
 /* Signals.  The kernel's signal set for 64 signals is one 64-bit word, glibc's sigset_t
  * 128 bytes: the handler keeps the word (its stack may be small), and names every signal,
  * also the two glibc keeps for itself (its sigaddset refuses them). */
