@@ -22,17 +22,29 @@ extern char **environ;
 
 /* What the helper reads of the environment (docs/cache.md, docs/crashguard.md); nothing
  * else of the host's reaches it (no LD_PRELOAD, no GODEBUG or GOGC). */
-static const char *const helper_env_names[] = {
-    "CRASHGUARD_DEBUG=", "CRASHGUARD_DEBUG_DIRS=", "DEBUGINFOD_URLS=", "DEBUGINFOD_CACHE_PATH=",
-    "DEBUGINFOD_TIMEOUT=", "DEBUGINFOD_MAXSIZE=", "DEBUGINFOD_MAXTIME=", "XDG_CACHE_HOME=", "HOME=",
+#define NAME(s) {s, sizeof s - 1}
+static const struct {
+    const char *prefix;
+    size_t len;
+} helper_env_names[] = {
+    NAME("CRASHGUARD_DEBUG="), NAME("CRASHGUARD_DEBUG_DIRS="), NAME("DEBUGINFOD_URLS="),
+    NAME("DEBUGINFOD_CACHE_PATH="), NAME("DEBUGINFOD_TIMEOUT="), NAME("DEBUGINFOD_MAXSIZE="),
+    NAME("DEBUGINFOD_MAXTIME="), NAME("XDG_CACHE_HOME="), NAME("HOME="),
 };
+#undef NAME
 
+/* One pass over the environment at every start: a variable whose first letter starts no name
+ * above costs one comparison (most of them). */
 static void collect_helper_env(void) {
     int n = 0;
-    for (char **e = environ; e && *e && n < CG_HELPER_ENV_MAX; e++)
+    for (char **e = environ; e && *e && n < CG_HELPER_ENV_MAX; e++) {
+        char c = **e;
+        if (c != 'C' && c != 'D' && c != 'X' && c != 'H')
+            continue;
         for (size_t i = 0; i < sizeof helper_env_names / sizeof helper_env_names[0]; i++)
-            if (strncmp(*e, helper_env_names[i], strlen(helper_env_names[i])) == 0)
+            if (helper_env_names[i].prefix[0] == c && strncmp(*e, helper_env_names[i].prefix, helper_env_names[i].len) == 0)
                 cg_precompute.env[n++] = *e;
+    }
 }
 
 static void add_dir(const char *a, const char *b) {
