@@ -159,8 +159,8 @@ func TestManyThreadsLeakNoAltStacks(t *testing.T) {
 	}
 	before, _ := strconv.Atoi(m[1])
 	after, _ := strconv.Atoi(m[2])
-	// One leaked alternate stack per thread would add 2000+ mappings; the Go runtime's and
-	// glibc's thread-stack cache account for a few dozen.
+	// One leaked alternate stack per thread would add 2000+ mappings; glibc's thread-stack
+	// cache accounts for a few dozen.
 	if after-before > 200 {
 		t.Fatalf("mappings grew from %d to %d over 2000 threads: alternate stacks leak", before, after)
 	}

@@ -44,7 +44,7 @@ func TestThreadCeiling(t *testing.T) {
 	// The interposer's pthread_getattr_np allocates, which gives each of the first threads
 	// a malloc arena (glibc: at most 8 per core, 2 mappings each) where a parked thread
 	// would have none: one arena, so that what is counted is the cost per thread.
-	env := []string{"MALLOC_ARENA_MAX=1", "CRASHGUARD_GO=off"}
+	env := []string{"MALLOC_ARENA_MAX=1", "CRASHGUARD_HELPER=off"}
 	count := func(r result) int {
 		m := regexp.MustCompile(`created (\d+) threads`).FindStringSubmatch(r.stdout)
 		if m == nil {
@@ -120,7 +120,7 @@ func TestOffMeansNoAlternateStacks(t *testing.T) {
 // (glibc's cache of thread stacks) and one chunk of the pool.
 func TestThreadChurnAddsNoMappings(t *testing.T) {
 	for _, parallel := range []string{"1", "4"} {
-		env := []string{"MALLOC_ARENA_MAX=1", "CRASHGUARD_GO=off"}
+		env := []string{"MALLOC_ARENA_MAX=1", "CRASHGUARD_HELPER=off"}
 		without := run(t, runOpts{env: env}, threadsBin(t), "churn", "10000", parallel)
 		with := run(t, runOpts{preload: true, env: env}, threadsBin(t), "churn", "10000", parallel)
 		if without.exitCode != 0 || with.exitCode != 0 {

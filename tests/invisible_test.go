@@ -63,8 +63,9 @@ func runDaemon(t *testing.T, mode string, preload bool) string {
 }
 
 // The sd-event pattern: signals blocked in every thread and read from a signalfd (or
-// sigwaitinfo). The Go runtime's threads must not take them — SIGCHLD included, which Go
-// unblocks on its threads unless its signal table is patched first.
+// sigwaitinfo), children reaped on SIGCHLD. A cold start (a helper at work meanwhile) must
+// not take a signal from the daemon or send it one: no thread of ours, no SIGCHLD of the
+// helper's.
 func TestSignalConsumingDaemons(t *testing.T) {
 	for _, mode := range []string{"signalfd", "sigwait"} {
 		want := runDaemon(t, mode, false)

@@ -99,8 +99,7 @@ int main(int argc, char **argv) {
         return entry(null);
     }
     if (!strcmp(mode, "dlopen-loop") && argc > 2) {
-        /* 300 open/close cycles (a plugin host reloading), each slow enough for the watcher
-         * to see the library come and go, then a crash in the library. */
+        /* 300 open/close cycles (a plugin host reloading), then a crash in the library. */
         for (int i = 0; i < 300; i++) {
             void *h = dlopen(argv[2], RTLD_NOW);
             if (!h)
