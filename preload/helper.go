@@ -126,12 +126,18 @@ func Helper(args []string) (status int) {
 }
 
 // cached says whether dir holds a valid cache file for m (another helper may just have
-// written it); an invalid one is said and then replaced.
+// written it); an invalid one is said and then replaced. So is one built without debug
+// information that can be found now: the helper is running and has the file open anyway,
+// so that check costs nothing a host would pay (docs/cache.md, "Stale tables").
 func cached(dir string, m Module) bool {
-	_, unmap, err := dwarfcache.Load(dir, m.BuildID)
+	entries, unmap, err := dwarfcache.Load(dir, m.BuildID)
 	if err == nil {
+		stale, now := dwarfcache.Stale(entries, m.Path, m.BuildID)
 		unmap()
-		return true
+		if stale {
+			debugf("%s: built without debug information, which is there now (%s): building it again", m.Path, now.Debug)
+		}
+		return !stale
 	}
 	if !errors.Is(err, unix.ENOENT) {
 		debugf("%s: cache file ignored, building it again: %v", m.Path, err)
@@ -161,7 +167,8 @@ func buildAndStore(dir string, m Module) {
 	b, err := BuildTables(m.Path, m.BuildID, image, -1)
 	if err != nil {
 		debugf("%s: %v", m.Path, err)
-		b = &Built{Tables: map[int]sigsafe.Table{}, Notes: map[int]string{}}
+		b = &Built{Tables: map[int]sigsafe.Table{}, Notes: map[int]string{},
+			Source: dwarfcache.Source{Module: m.Path, LookedIn: []string{"nowhere (" + err.Error() + ")"}}}
 		for _, kind := range tableKinds {
 			b.Notes[kind] = err.Error()
 		}
