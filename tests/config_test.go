@@ -5,6 +5,7 @@ package tests
 // CRASHGUARD_DEBUG.
 
 import (
+	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
@@ -135,4 +136,20 @@ func TestJournalFallbackSaysWhy(t *testing.T) {
 	if strings.Count(r.stderr, "*** end of crashguard report") != 1 || !strings.HasSuffix(r.stderr, "journald is not running here)\n") {
 		t.Fatalf("stderr and a missing journal:\n%s", r.stderr)
 	}
+}
+
+// INCLUDE/EXCLUDE match the resolved executable path: a program started through a symbolic
+// link is matched by its target, as docs/crashguard.md says.
+func TestIncludeMatchesTheResolvedPath(t *testing.T) {
+	bin := coreBin(t)
+	link := filepath.Join(t.TempDir(), "via-link")
+	if err := os.Symlink(bin, link); err != nil {
+		t.Fatal(err)
+	}
+	r := run(t, runOpts{preload: true, env: []string{"CRASHGUARD_INCLUDE=" + link, "CRASHGUARD_DEBUG=1"}}, link, "null")
+	if strings.Contains(r.stderr, "*** crashguard:") || !strings.Contains(r.stderr, bin+" is not covered") {
+		t.Fatalf("matched by the link's path: %s", r)
+	}
+	r = run(t, runOpts{preload: true, env: []string{"CRASHGUARD_INCLUDE=" + bin}}, link, "null")
+	wantLine(t, r, `^\*\*\* crashguard: SIGSEGV`)
 }
