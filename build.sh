@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# build.sh — builds libcrashguard.so at the repository root (or at the path given).
+# build.sh — builds libcrashguard.so at the repository root (or at the path given), and the
+# crashguard command beside it.
 #
-#   ./build.sh [output.so]
+#   ./build.sh [output.so]        # writes output.so and crashguard in the same directory
 #
 # Needs Go (go.mod's version), gcc and binutils.  The library has two parts:
 #   1. the Go part: go build -buildmode=c-shared of this module (export.go, preload/,
@@ -12,7 +13,10 @@
 #      -z now (no lazy binding: the handler must never enter the loader);
 #   3. the Go part embedded in the C part as the non-allocated section .crashguard_go, which
 #      the loader never maps: only the helper loads it (go_part.c);
-#   4. a check of the exported symbols.
+#   4. a check of the exported symbols;
+#   5. the crashguard command (cmd/crashguard), next to the library.
+# Both carry the same version (the VERSION file) and build (a hash of the sources they are
+# built from): `crashguard --version` and `libcrashguard.so --version` print the same line.
 set -euo pipefail
 root=$(cd "$(dirname "$0")" && pwd)
 out=${1:-$root/libcrashguard.so}
@@ -25,6 +29,14 @@ fail() { echo "build.sh: $*" >&2; exit 1; }
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 cd "$root"
+
+# The version and the build: the same in the library and the command.
+version=$(tr -d ' \n' < VERSION)
+[[ "$version" =~ ^[0-9][0-9A-Za-z.+~-]*$ ]] || fail "VERSION: '$version' is not a version"
+build_id=$(find . -path ./tests -prune -o -path ./bench -prune -o -path ./packaging -prune -o \
+             -path ./.git -prune -o -type f \( -name '*.c' -o -name '*.h' -o -name '*.go' -o -name '*.map' \
+             -o -name go.mod -o -name go.sum -o -name VERSION -o -name build.sh \) ! -name '*_test.go' -print |
+           LC_ALL=C sort | xargs cat | sha256sum | cut -c1-12)
 
 # 1. The Go part.
 echo '{ local: *; };' > "$tmp/go-part.map"
@@ -41,7 +53,7 @@ go_part_id=$(sha256sum "$go_part" | cut -c1-32)
 # 2. The C part.
 gcc -std=gnu11 -D_GNU_SOURCE -O2 -Wall -Wextra -Werror -Wno-trigraphs -Wno-unused-parameter \
   -fPIC -ftls-model=initial-exec -fno-omit-frame-pointer -fno-stack-protector \
-  -DCG_GO_PART_ID="\"$go_part_id\"" -shared -o "$out" ./*.c sigsafe/*.c \
+  -DCG_GO_PART_ID="\"$go_part_id\"" -DCG_VERSION="\"$version\"" -DCG_BUILD="\"$build_id\"" -shared -o "$out" ./*.c sigsafe/*.c \
   -Wl,--version-script="$root/exports.map" -Wl,-z,now -Wl,-z,relro -Wl,--build-id \
   -Wl,-e,cg_helper_entry
 
@@ -51,4 +63,9 @@ objcopy --add-section .crashguard_go="$go_part" --set-section-flags .crashguard_
 # 4. Only the interposed functions may be exported.
 exported=$(nm -D --defined-only "$out" | awk '{ print $3 }' | LC_ALL=C sort | tr '\n' ' ')
 [ "$exported" = "__sigaction __sysv_signal bsd_signal dlopen pthread_create sigaction sigignore siginterrupt signal sigset ssignal sysv_signal " ] || fail "unexpected exported symbols: $exported"
-echo "built $out"
+
+# 5. The command, beside the library.
+cmd_out=$(dirname "$out")/crashguard
+go build -trimpath -ldflags="-X main.version=$version -X main.build=$build_id" \
+  -o "$cmd_out" ./cmd/crashguard
+echo "built $out and $cmd_out (crashguard $version, build $build_id)"

@@ -18,6 +18,52 @@ void cg_config_note(const char *what) {
     snprintf(cg_config.config_note + n, sizeof cg_config.config_note - n, "%s%s", n ? "; " : "", what);
 }
 
+/* An on/off switch: off, 0, false, no; on, 1, true, yes — in any case.  Unset or empty: the
+ * default.  Anything else: the default, with a note. */
+int cg_parse_switch(const char *name, const char *v, int dflt) {
+    static const char *const off[] = {"off", "0", "false", "no"}, *const on[] = {"on", "1", "true", "yes"};
+    if (!v || !*v)
+        return dflt;
+    for (size_t i = 0; i < sizeof off / sizeof off[0]; i++) {
+        if (strcasecmp(v, off[i]) == 0)
+            return 0;
+        if (strcasecmp(v, on[i]) == 0)
+            return 1;
+    }
+    char note[CG_NOTE_MAX];
+    snprintf(note, sizeof note, "%s: '%.24s' is not on or off, so %s", name, v, dflt ? "on" : "off");
+    cg_config_note(note);
+    return dflt;
+}
+
+/* What a report file pattern will expand to can only be known at a crash, but two mistakes
+ * show at once: an unknown %x (kept as x) and a last component that cannot fit NAME_MAX
+ * whatever the expansions give. */
+static void check_file_pattern(const char *pattern) {
+    const char *last = strrchr(pattern, '/');
+    size_t least = 0; /* bytes the file name has at least: %p, %t, %h, %e give one or more */
+    char note[CG_NOTE_MAX];
+    for (const char *p = pattern; *p; p++) {
+        int in_name = p > last;
+        if (*p != '%') {
+            least += in_name;
+            continue;
+        }
+        if (!p[1] || !strchr("pteh%", p[1])) {
+            snprintf(note, sizeof note, "CRASHGUARD_OUTPUT: '%%%.1s' is not one of %%p %%t %%e %%h %%%% (kept as '%.1s')",
+                     p[1] ? p + 1 : "", p[1] ? p + 1 : "%");
+            cg_config_note(note);
+        }
+        if (p[1])
+            p++;
+        least += in_name;
+    }
+    if (least > 255) {
+        snprintf(note, sizeof note, "CRASHGUARD_OUTPUT: the report file name has %zu bytes or more, over NAME_MAX (255)", least);
+        cg_config_note(note);
+    }
+}
+
 void cg_parse_output(const char *v) {
     cg_config.to_stderr = 1;
     if (!v || !*v)
@@ -32,6 +78,7 @@ void cg_parse_output(const char *v) {
             cg_config.to_stderr = 1;
         } else if (strncmp(tok, "file:", 5) == 0 && tok[5] == '/' && strlen(tok + 5) < CG_PATH_MAX) {
             snprintf(cg_config.report_file_pattern, sizeof cg_config.report_file_pattern, "%s", tok + 5);
+            check_file_pattern(tok + 5);
         } else if (strncmp(tok, "file:", 5) == 0) {
             cg_config_note("CRASHGUARD_OUTPUT: a file pattern must be an absolute path");
         } else if (strcmp(tok, "journal") == 0) {
@@ -81,10 +128,56 @@ void cg_parse_signals(const char *v, int signal_wanted[]) {
 }
 
 void cg_parse_format(const char *v) {
-    if (v && strcmp(v, "json") == 0)
+    if (v && strcasecmp(v, "json") == 0)
         cg_config.json = 1;
-    else if (v && *v && strcmp(v, "text") != 0)
+    else if (v && *v && strcasecmp(v, "text") != 0)
         cg_config_note("CRASHGUARD_FORMAT: not text or json, using text");
+}
+
+/* CRASHGUARD_INCLUDE/CRASHGUARD_EXCLUDE: the list's valid patterns, in out (joined by ':'),
+ * each invalid one noted.  Returns out, or 0 when no valid pattern is left: the variable's
+ * default then applies (include every program, exclude none).  The list is split as
+ * cg_glob_list_match splits it: at ':' and ',' outside braces. */
+const char *cg_parse_patterns(const char *name, const char *list, char *out, size_t size) {
+    size_t n = 0;
+    if (!list || !*list || size == 0)
+        return 0;
+    char pattern[1024], note[CG_NOTE_MAX];
+    size_t len = 0;
+    int depth = 0, bad = 0;
+    for (const char *c = list;; c++) {
+        if (*c == 0 || ((*c == ':' || *c == ',') && depth == 0)) {
+            pattern[len < sizeof pattern ? len : sizeof pattern - 1] = 0;
+            if (len >= sizeof pattern || !cg_glob_valid(pattern)) {
+                bad++;
+                snprintf(note, sizeof note, "%s: '%.32s' is not a valid pattern (ignored)", name, pattern);
+                cg_config_note(note);
+            } else if (len > 0 && n + len + 2 <= size) {
+                if (n)
+                    out[n++] = ':';
+                memcpy(out + n, pattern, len);
+                n += len;
+            }
+            if (*c == 0)
+                break;
+            len = 0, depth = 0;
+            continue;
+        }
+        if (*c == '{')
+            depth++;
+        else if (*c == '}' && depth > 0)
+            depth--;
+        if (len < sizeof pattern)
+            pattern[len] = *c;
+        len++;
+    }
+    out[n] = 0;
+    if (n == 0 && bad) {
+        snprintf(note, sizeof note, "%s: no valid pattern left, so %s", name,
+                 strcmp(name, "CRASHGUARD_INCLUDE") == 0 ? "every program is included" : "no program is excluded");
+        cg_config_note(note);
+    }
+    return n ? out : 0;
 }
 
 /* An image can load the library everywhere and arm it only for some programs: the

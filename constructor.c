@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/auxv.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
@@ -145,18 +146,33 @@ static const char *tables_at_load(int *missing, char *why, size_t size) {
     return why;
 }
 
+/* CRASHGUARD_DEBUG: 0 (or off, false, no) is off; a path names the file the lines go to;
+ * anything else is on. */
+static void debug_setting(const char *v) {
+    static const char *const off[] = {"0", "off", "false", "no"};
+    debug_at_load = v && *v;
+    for (size_t i = 0; debug_at_load && i < sizeof off / sizeof off[0]; i++)
+        if (strcasecmp(v, off[i]) == 0)
+            debug_at_load = 0;
+    debug_file = debug_at_load && v[0] == '/' ? v : 0;
+    cg_config.debug = debug_at_load ? (debug_file ? 2 : 1) : 0;
+}
+
+/* The configuration's notes, at load (reports carry them too). */
+static void debug_config_notes(void) {
+    if (cg_config.config_note[0])
+        debug_line("crashguard: configuration: %s\n", cg_config.config_note);
+}
+
 __attribute__((constructor)) static void crashguard_init(void) {
     cg_config.main_tid = getpid(); /* the constructor ran: the interposers decide by armed */
     if (cg_is_helper_process())
-        return; /* the helper's own process: no host to guard */
-    const char *v = env("CRASHGUARD_DEBUG");
-    debug_at_load = v && *v && strcmp(v, "0") != 0;
-    debug_file = debug_at_load && v[0] == '/' ? v : 0;
-    cg_config.debug = debug_at_load ? (debug_file ? 2 : 1) : 0;
+        return; /* the helper's own process (or the library run as a program): no host to guard */
+    debug_setting(env("CRASHGUARD_DEBUG"));
+        debug_line("crashguard: libcrashguard.so, %s\n", cg_version);
 
-    v = env("CRASHGUARD");
-    if (v && strcmp(v, "off") == 0) {
-        debug_line("crashguard: off (CRASHGUARD=off): no handlers installed\n");
+    if (!cg_parse_switch("CRASHGUARD", env("CRASHGUARD"), 1)) {
+        debug_line("crashguard: off (CRASHGUARD=%s): no handlers installed\n", env("CRASHGUARD"));
         return;
     }
 
@@ -165,8 +181,12 @@ __attribute__((constructor)) static void crashguard_init(void) {
     cg_parse_signals(env("CRASHGUARD_SIGNALS"), signal_wanted);
     cg_parse_format(env("CRASHGUARD_FORMAT"));
     cg_refresh_modules();
-    const char *include = env("CRASHGUARD_INCLUDE"), *exclude = env("CRASHGUARD_EXCLUDE");
+    /* Invalid patterns are dropped with a note; none left is the default (no lists at all). */
+    char include_list[1024], exclude_list[1024];
+    const char *include = cg_parse_patterns("CRASHGUARD_INCLUDE", env("CRASHGUARD_INCLUDE"), include_list, sizeof include_list);
+    const char *exclude = cg_parse_patterns("CRASHGUARD_EXCLUDE", env("CRASHGUARD_EXCLUDE"), exclude_list, sizeof exclude_list);
     if ((include || exclude) && !cg_program_covered(include, exclude, cg_executable_path())) {
+        debug_config_notes();
         debug_line("crashguard: %s is not covered by CRASHGUARD_INCLUDE/CRASHGUARD_EXCLUDE: no handlers\n",
                    cg_executable_path());
         return;
@@ -186,8 +206,7 @@ __attribute__((constructor)) static void crashguard_init(void) {
     const char *tables = tables_at_load(&missing, why, sizeof why);
     if (!debug_at_load)
         return;
-    if (cg_config.config_note[0])
-        debug_line("crashguard: configuration: %s\n", cg_config.config_note);
+    debug_config_notes();
     debug_line("crashguard: handlers installed for SEGV BUS ILL FPE ABRT TRAP SYS in %s; %u modules, "
                "%d without cached tables; report fd %d; alt stack %zu bytes; %s\n",
                cg_executable_path(), atomic_load(&cg_module_count), missing, cg_config.report_fd,

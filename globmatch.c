@@ -160,3 +160,33 @@ int cg_glob_list_match(const char *list, const char *path) {
             too_long = 1; /* never matches */
     }
 }
+
+/* Whether doublestar would accept the pattern (its ValidatePattern): every '[' closes and its
+ * class is not empty, braces balance, no trailing backslash.  The constructor drops a pattern
+ * that is not, with a note: such a pattern matches nothing, and an include list of nothing
+ * but bad patterns would otherwise disarm every program without a word. */
+int cg_glob_valid(const char *p) {
+    int depth = 0;
+    for (; *p; p++) {
+        if (*p == '\\') {
+            if (!*++p)
+                return 0;
+        } else if (*p == '[') {
+            p++;
+            if (*p == '^' || *p == '!')
+                p++;
+            if (!*p || *p == ']')
+                return 0;
+            for (; *p && *p != ']'; p++)
+                if (*p == '\\' && !*++p)
+                    return 0;
+            if (!*p)
+                return 0;
+        } else if (*p == '{') {
+            depth++;
+        } else if (*p == '}' && depth-- == 0) {
+            return 0;
+        }
+    }
+    return depth == 0;
+}

@@ -2,7 +2,8 @@
 
 /*
  * helper_main.c — libcrashguard.so run as a program: the helper process a host starts
- * (sigsafe/spawn.c) to compute the tables it lacks.
+ * (sigsafe/spawn.c) to compute the tables it lacks; run by a person (`libcrashguard.so
+ * --version`, or through the loader), it says what it is.
  *
  *   ld.so --argv0 crashguard /path/libcrashguard.so --helper --library=/path/libcrashguard.so
  *         [--urgent] [--dir=DIR]... [--memfd=3] -- ID:PATH...
@@ -34,6 +35,20 @@
 #define IOPRIO_WHO_PROCESS 1
 
 void cg_helper_entry(void);
+
+/* build.sh: the VERSION file and a hash of the sources, the same in the crashguard command. */
+#ifndef CG_VERSION
+#define CG_VERSION "unknown"
+#endif
+#ifndef CG_BUILD
+#define CG_BUILD "unknown"
+#endif
+const char cg_version[] = "crashguard " CG_VERSION " (build " CG_BUILD ")";
+
+/* A program interpreter, as libc.so.6 has one: the kernel then runs the library itself
+ * (`/usr/lib/x86_64-linux-gnu/libcrashguard.so --version`).  Loaders ignore it in libraries:
+ * a host preloading us never reads it. */
+const char cg_interp[] __attribute__((section(".interp"), used)) = "/lib64/ld-linux-x86-64.so.2";
 
 /* When ld.so runs a library as a program it points AT_ENTRY at the library's entry. */
 int cg_is_helper_process(void) { return getauxval(AT_ENTRY) == (unsigned long)cg_helper_entry; }
@@ -87,7 +102,25 @@ static void make_harmless(int urgent) {
     }
 }
 
+/* Run by a person rather than by a host: --version, --help, or a line saying what this is. */
+static void not_a_helper(long argc, char **argv) {
+    if (argc >= 2 && strcmp(argv[1], "--version") == 0) {
+        printf("%s\n", cg_version);
+        exit(0);
+    }
+    int help = argc >= 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0);
+    fprintf(help ? stdout : stderr,
+            "%s\n"
+            "libcrashguard.so is loaded into programs with LD_PRELOAD, not run:\n"
+            "  LD_PRELOAD=/path/to/libcrashguard.so program [args...]\n"
+            "Options when run: --version, --help.  See libcrashguard(8) and crashguard(1).\n",
+            cg_version);
+    exit(help ? 0 : 2);
+}
+
 __attribute__((noreturn, used)) void cg_helper_main(long argc, char **argv) {
+    if (argc < 2 || strcmp(argv[1], "--helper") != 0)
+        not_a_helper(argc, argv);
     int urgent = 0;
     for (long i = 1; i < argc && strcmp(argv[i], "--") != 0; i++)
         if (strcmp(argv[i], "--urgent") == 0)

@@ -47,6 +47,8 @@ const char *cg_load_go_part(long argc, char **argv);
 /* mkdir -p, new directories 0700; then the directory must be ours (or root's) and writable
  * by no one else.  Returns 0 when it is usable. */
 int cg_make_private_dirs(const char *dir);
+/* "crashguard VERSION (build HASH)", as `crashguard --version` prints it (helper_main.c). */
+extern const char cg_version[];
 /* The constructor runs in the helper process too (libcrashguard.so is its program). */
 int cg_is_helper_process(void);
 /* The C library's sigaction, past our interposer (constructors and the handler use it). */
@@ -60,10 +62,13 @@ void cg_stand_by_signal(int sig, const struct sigaction *ours);
 /* doublestar-style globs (globmatch.c); a list is separated by ':' or ','. */
 int cg_glob_match(const char *pattern, const char *path);
 int cg_glob_list_match(const char *list, const char *path);
+int cg_glob_valid(const char *pattern);
 /* Configuration values (config.c): each sets cg_config, notes what was invalid. */
 void cg_config_note(const char *what);
 void cg_parse_output(const char *value);
 void cg_parse_signals(const char *value, int signal_wanted[]);
 void cg_parse_format(const char *value);
+int cg_parse_switch(const char *name, const char *value, int dflt);
+const char *cg_parse_patterns(const char *name, const char *list, char *out, size_t size);
 int cg_program_covered(const char *include, const char *exclude, const char *exe);
 #endif

@@ -107,9 +107,8 @@ void cg_setup_precompute(void) {
         return;
     }
     cache_dirs();
-    const char *v = getenv("CRASHGUARD_HELPER");
-    const char *old_name = getenv("CRASHGUARD_GO");
-    if ((v && strcmp(v, "off") == 0) || (old_name && strcmp(old_name, "off") == 0)) {
+    if (!cg_parse_switch("CRASHGUARD_HELPER", getenv("CRASHGUARD_HELPER"), 1) ||
+        !cg_parse_switch("CRASHGUARD_GO", getenv("CRASHGUARD_GO"), 1)) {
         cg_precompute.off_reason = "tables are not computed here (CRASHGUARD_HELPER=off): only cached ones "
                                    "are used (`crashguard warm` caches them)";
         return;

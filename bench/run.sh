@@ -14,7 +14,6 @@ tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 lib=$tmp/libcrashguard.so
 ./build.sh "$lib" >/dev/null
-go build -o "$tmp/crashguard" ./cmd/crashguard
 for p in sleeper crash20 spawn; do gcc -O2 -g -fno-omit-frame-pointer -o "$tmp/$p" "bench/$p.c"; done
 cp /bin/true "$tmp/true"
 echo 'void crashguard_bench_empty(void) {}' > "$tmp/empty.c"   # the floor: any preload at all

@@ -136,8 +136,6 @@ func Helper(args []string) (status int) {
 	return 0
 }
 
-// cached says whether dir holds a valid cache file for m (another helper may just have
-// written it); an invalid one is said and then replaced.
 // intoArchive builds every module into the host's memfd archive: no cache directory could be
 // used, so these tables serve that host alone (and cannot be shared or locked).
 func intoArchive(req *HelperRequest, start time.Time) int {
@@ -165,11 +163,19 @@ func intoArchive(req *HelperRequest, start time.Time) int {
 	return 0
 }
 
+// cached says whether dir holds a valid cache file for m (another helper may just have
+// written it); an invalid one is said and then replaced. So is one built without debug
+// information that can be found now: the helper is running and has the file open anyway,
+// so that check costs nothing a host would pay (docs/cache.md, "Stale tables").
 func cached(dir string, m Module) bool {
-	_, unmap, err := dwarfcache.Load(dir, m.BuildID)
+	entries, unmap, err := dwarfcache.Load(dir, m.BuildID)
 	if err == nil {
+		stale, now := dwarfcache.Stale(entries, m.Path, m.BuildID)
 		unmap()
-		return true
+		if stale {
+			debugf("%s: built without debug information, which is there now (%s): building it again", m.Path, now.Debug)
+		}
+		return !stale
 	}
 	if !errors.Is(err, unix.ENOENT) {
 		debugf("%s: cache file ignored, building it again: %v", m.Path, err)
@@ -199,7 +205,8 @@ func build(m Module) (b *Built) {
 	b, err := BuildTables(m.Path, m.BuildID, image, -1)
 	if err != nil {
 		debugf("%s: %v", m.Path, err)
-		b = &Built{Tables: map[int]sigsafe.Table{}, Notes: map[int]string{}}
+		b = &Built{Tables: map[int]sigsafe.Table{}, Notes: map[int]string{},
+			Source: dwarfcache.Source{Module: m.Path, LookedIn: []string{"nowhere (" + err.Error() + ")"}}}
 		for _, kind := range tableKinds {
 			b.Notes[kind] = err.Error()
 		}

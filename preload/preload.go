@@ -27,6 +27,7 @@ const maxModuleFile = 4 << 30
 type Built struct {
 	Tables map[int]sigsafe.Table
 	Notes  map[int]string
+	Source dwarfcache.Source // where its debug information came from, or where it was looked for
 }
 
 // CacheEntries turns a build into the entries of a cache file.
@@ -38,6 +39,9 @@ func (b *Built) CacheEntries() []dwarfcache.Entry {
 		} else {
 			entries = append(entries, dwarfcache.Entry{Kind: uint32(kind), Flags: dwarfcache.FlagNote, Data: []byte(b.Notes[kind])})
 		}
+	}
+	if b.Source.Module != "" {
+		entries = append(entries, dwarfcache.Entry{Kind: dwarfcache.KindSource, Flags: dwarfcache.FlagNote, Data: b.Source.Encode()})
 	}
 	return entries
 }
@@ -77,7 +81,9 @@ func BuildTables(path string, buildID []byte, image []byte, budget int64) (*Buil
 	record(sigsafe.Unwind, unw, err)
 	if image != nil {
 		record(sigsafe.Lines, nil, errors.New("no debug information (in-memory image)"))
+		b.Source = dwarfcache.Source{Module: path, LookedIn: []string{"nowhere (an image in memory)"}}
 	} else {
+		b.Source = dwarfcache.SourceOf(path, buildID)
 		lines, err := dwarfcache.LineTable(path, buildID, budget)
 		record(sigsafe.Lines, lines, err)
 	}
@@ -121,6 +127,14 @@ func ModuleSymbols(path string, loadedBuildID []byte) ([]sigsafe.Symbol, error) 
 // symbolTable names the module's functions from its own symbol tables and, for a stripped
 // module, from the .symtab of its separate debug file or of its MiniDebugInfo.
 func symbolTable(f *elfFile, debugPath string, hasDebugFile bool) (sigsafe.Table, error) {
+	syms, err := moduleSymbols(f, debugPath, hasDebugFile)
+	if err != nil {
+		return nil, err
+	}
+	return sigsafe.BuildSymbolTable(syms)
+}
+
+func moduleSymbols(f *elfFile, debugPath string, hasDebugFile bool) ([]sigsafe.Symbol, error) {
 	files := []*elfFile{f}
 	if _, has := f.section(".symtab"); !has {
 		if hasDebugFile {
@@ -132,11 +146,20 @@ func symbolTable(f *elfFile, debugPath string, hasDebugFile bool) (sigsafe.Table
 			files = append(files, mini)
 		}
 	}
-	syms, err := collectSymbols(files...)
+	return collectSymbols(files...)
+}
+
+// Symbols returns the functions of the module at path as its tables name them: from its own
+// symbol tables and, when it is stripped, from its debug file (found as for its line table:
+// dwarfcache.FindDebugInfo) or its MiniDebugInfo. crashguard symbolize uses it.
+func Symbols(path string, buildID []byte) ([]sigsafe.Symbol, error) {
+	f, unmap, err := openModule(path, buildID)
 	if err != nil {
 		return nil, err
 	}
-	return sigsafe.BuildSymbolTable(syms)
+	defer unmap()
+	debugPath, has := dwarfcache.DebugFile(path, buildID)
+	return moduleSymbols(f, debugPath, has)
 }
 
 // maxUnwindRows bounds one module's table (libLLVM has about 1.3 million rows).

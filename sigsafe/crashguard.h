@@ -21,6 +21,7 @@
 #define CG_PATH_MAX 512
 #define CG_BUILD_ID_MAX 32
 #define CG_NOTE_MAX 160
+#define CG_CONFIG_NOTE_MAX 400 /* every invalid configuration value, one note each */
 
 /* Symbol table blob, laid out by the Go part (sigsafe/tables.go) in a cache file. */
 #define CG_SYMTAB_MAGIC 0x4d595347u /* "GSYM" little-endian */
@@ -192,7 +193,7 @@ struct cg_config {
     int json;             /* CRASHGUARD_FORMAT=json: one JSON object per report */
     char report_file_pattern[CG_PATH_MAX]; /* CRASHGUARD_OUTPUT file:PATTERN, or "" */
     char journal_socket[108];              /* CRASHGUARD_OUTPUT journal[:SOCKET], or "" */
-    char config_note[CG_NOTE_MAX];         /* invalid configuration values, said in reports */
+    char config_note[CG_CONFIG_NOTE_MAX];  /* invalid configuration values, said in reports */
     /* The C library's sigaction: ours (sigaction_interpose.c) would keep our handler. */
     int (*sigaction)(int, const struct sigaction *, struct sigaction *);
     int armed;            /* the constructor installed the handlers: the library is on and

@@ -223,13 +223,15 @@ static void write_the_report(void *arg) {
     write_report(&report_out, c->sig, c->info, c->ucontext, c->tid);
     if (file_fd >= 0)
         cg_sys_close(file_fd);
-    if (cg_config.journal_socket[0] &&
-        !send_to_journal(c->sig, report_copy, report_out.captured) && !cg_config.to_stderr && file_fd < 0) {
-        /* The journal was the only destination and did not take it: stderr after all. */
+    if (cg_config.journal_socket[0] && !send_to_journal(c->sig, report_copy, report_out.captured)) {
+        /* On stderr, why the journal did not take it; and the report itself when the
+         * journal was its only destination. */
         size_t len = report_out.captured;
         out_init(&report_out);
         out_add_fd(&report_out, report_fd());
-        out_strn(&report_out, report_copy, len);
+        out_journal_failure(&report_out);
+        if (!cg_config.to_stderr && file_fd < 0)
+            out_strn(&report_out, report_copy, len);
         out_flush(&report_out);
     }
 }

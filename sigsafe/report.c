@@ -444,7 +444,7 @@ static void out_notes(struct cg_out *o) {
         if (!header++)
             out_str(o, "notes:\n");
         out_str(o, "  configuration: ");
-        out_strn(o, cg_config.config_note, cg_strnlen(cg_config.config_note, CG_NOTE_MAX));
+        out_strn(o, cg_config.config_note, cg_strnlen(cg_config.config_note, CG_CONFIG_NOTE_MAX));
         out_char(o, '\n');
     }
 }

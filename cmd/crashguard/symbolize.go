@@ -7,7 +7,6 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"io/fs"
@@ -23,31 +22,92 @@ import (
 	"crashguard/sigsafe"
 )
 
+const symbolizeHelp = `Reads a report (a file, or standard input), text or JSON (CRASHGUARD_FORMAT=json, one
+object per line), written where names or debug information were missing — stripped binaries
+in production — and prints it again with function names, file:line and inlined calls. Each
+module is found by its build-id: at the path the report names, in the --search directories
+and the CRASHGUARD_DEBUG_DIRS directories (each walked for ELF files, an unstripped copy
+preferred, and searched as a debug directory: .build-id/xx/rest.debug), in /usr/lib/debug,
+a debuginfod cache, or its debuglink file.
+
+  --search DIR    a directory to search, e.g. the build output kept for the release;
+                  repeatable. It must exist.
+
+Exit status 1 if the input holds no crashguard report.
+`
+
 // symbolize re-symbolizes a text report written where symbols or debug information were
 // missing: each module is found by build-id (the path in the report, the debug
 // directories, or the --search directories, e.g. the unstripped build output), and every
 // frame is printed again with its function, file:line and inlined calls.
 func symbolize(args []string) error {
-	fs := flag.NewFlagSet("symbolize", flag.ExitOnError)
+	fs := newFlags("symbolize")
 	var search multiFlag
-	fs.Var(&search, "search", "directory searched (recursively) for ELF files by build-id; repeatable")
-	fs.Parse(args)
+	fs.Var(&search, "search", "")
+	operands, err := parse(fs, args, false)
+	if err != nil {
+		return err
+	}
+	if len(operands) > 1 {
+		return usagef("one report at a time, got %d operands", len(operands))
+	}
+	for _, d := range search {
+		if st, err := os.Stat(d); err != nil {
+			return usagef("--search %s: no such directory", d)
+		} else if !st.IsDir() {
+			return usagef("--search %s: not a directory", d)
+		}
+	}
 	var in io.Reader = os.Stdin
-	if fs.NArg() > 0 && fs.Arg(0) != "-" {
-		f, err := os.Open(fs.Arg(0))
+	name := "standard input"
+	if len(operands) == 1 && operands[0] != "-" {
+		f, err := os.Open(operands[0])
 		if err != nil {
 			return err
 		}
 		defer f.Close()
-		in = f
+		in, name = f, operands[0]
 	}
 	data, err := io.ReadAll(in)
 	if err != nil {
 		return err
 	}
-	s := &symbolizer{search: search, modules: map[string]*symModule{}}
+	if !hasReport(data) {
+		return fmt.Errorf("%s: no crashguard report in it", name)
+	}
+	return newSymbolizer(search).report(data, os.Stdout)
+}
+
+// hasReport says whether data holds a crashguard report, text or JSON.
+func hasReport(data []byte) bool {
+	return bytes.Contains(data, []byte("*** crashguard: ")) || bytes.Contains(data, []byte(`"crashguard_report":`))
+}
+
+// newSymbolizer looks for modules in the --search directories and, the same way, in
+// CRASHGUARD_DEBUG_DIRS: one lookup path for both (an unstripped copy or a debug file
+// found there names the functions and gives file:line alike).
+func newSymbolizer(search []string) *symbolizer {
+	var dirs []string
+	for _, d := range search {
+		if abs, err := filepath.Abs(d); err == nil {
+			dirs = append(dirs, abs)
+		}
+	}
+	for _, d := range strings.Split(os.Getenv("CRASHGUARD_DEBUG_DIRS"), ":") {
+		if filepath.IsAbs(d) {
+			dirs = append(dirs, d)
+		}
+	}
+	// The debug file lookup (dwarfcache.FindDebugInfo) reads CRASHGUARD_DEBUG_DIRS: the
+	// --search directories join it, so a debug file under either is found the same way.
+	os.Setenv("CRASHGUARD_DEBUG_DIRS", strings.Join(dirs, ":"))
+	return &symbolizer{search: dirs, modules: map[string]*symModule{}}
+}
+
+// report prints data again, symbolized: a JSON report (one object per line) or a text one.
+func (s *symbolizer) report(data []byte, w io.Writer) error {
 	if trimmed := bytes.TrimSpace(data); len(trimmed) > 0 && trimmed[0] == '{' {
-		return s.jsonReports(data, os.Stdout)
+		return s.jsonReports(data, w)
 	}
 	for _, m := range moduleLine.FindAllStringSubmatch(string(data), -1) {
 		id, err := hex.DecodeString(m[2])
@@ -55,7 +115,7 @@ func symbolize(args []string) error {
 			s.modules[m[1]] = &symModule{reportPath: m[1], id: id}
 		}
 	}
-	out := bufio.NewWriter(os.Stdout)
+	out := bufio.NewWriter(w)
 	defer out.Flush()
 	n := 0
 	for _, line := range strings.SplitAfter(string(data), "\n") {
@@ -98,46 +158,61 @@ type symModule struct {
 type symbolizer struct {
 	search  []string
 	modules map[string]*symModule
+	index   map[string][]indexed // build-id (hex) → ELF files of the search directories
 }
 
-// find locates the module's ELF file by build-id.
+// find locates the module's ELF file by build-id: the path in the report, or a file of the
+// search directories, an unstripped one preferred.
 func (s *symbolizer) find(m *symModule) string {
-	matches := func(p string) bool {
-		f, err := elf.Open(p)
-		if err != nil {
-			return false
-		}
-		defer f.Close()
-		return bytes.Equal(dwarfcache.BuildID(f), m.id)
+	if s.index == nil {
+		s.indexSearchDirs()
 	}
-	var unstripped, any string
-	consider := func(p string) {
-		if !matches(p) {
-			return
-		}
-		if any == "" {
-			any = p
-		}
-		if f, err := elf.Open(p); err == nil {
-			if f.Section(".symtab") != nil && unstripped == "" {
-				unstripped = p
-			}
-			f.Close()
+	var candidates []indexed
+	if c, ok := elfBuildID(m.reportPath); ok && bytes.Equal(c.id, m.id) {
+		candidates = append(candidates, c)
+	}
+	candidates = append(candidates, s.index[hex.EncodeToString(m.id)]...)
+	for _, c := range candidates {
+		if c.symtab {
+			return c.path
 		}
 	}
-	consider(m.reportPath)
+	if len(candidates) > 0 {
+		return candidates[0].path
+	}
+	return ""
+}
+
+type indexed struct {
+	path   string
+	id     []byte
+	symtab bool
+}
+
+func elfBuildID(p string) (indexed, bool) {
+	f, err := elf.Open(p)
+	if err != nil {
+		return indexed{}, false
+	}
+	defer f.Close()
+	id := dwarfcache.BuildID(f)
+	return indexed{path: p, id: id, symtab: f.Section(".symtab") != nil}, len(id) > 0
+}
+
+// indexSearchDirs walks the search directories once: every ELF file by build-id.
+func (s *symbolizer) indexSearchDirs() {
+	s.index = map[string][]indexed{}
 	for _, dir := range s.search {
 		filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
 			if err == nil && d.Type().IsRegular() {
-				consider(p)
+				if c, ok := elfBuildID(p); ok {
+					key := hex.EncodeToString(c.id)
+					s.index[key] = append(s.index[key], c)
+				}
 			}
 			return nil
 		})
 	}
-	if unstripped != "" {
-		return unstripped
-	}
-	return any
 }
 
 func (s *symbolizer) load(m *symModule) {
@@ -149,7 +224,7 @@ func (s *symbolizer) load(m *symModule) {
 	if m.file == "" {
 		return
 	}
-	if syms, err := preload.ModuleSymbols(m.file, m.id); err == nil {
+	if syms, err := preload.Symbols(m.file, m.id); err == nil {
 		m.syms = syms
 	}
 	if f, err := elf.Open(m.file); err == nil {

@@ -12,7 +12,7 @@ package configfuzz
 struct cg_config cg_config;
 
 static void reset(void) { memset(&cg_config, 0, sizeof cg_config); }
-static int note_len(void) { return (int)strnlen(cg_config.config_note, CG_NOTE_MAX); }
+static int note_len(void) { return (int)strnlen(cg_config.config_note, CG_CONFIG_NOTE_MAX); }
 */
 import "C"
 
@@ -28,6 +28,9 @@ type Parsed struct {
 	Note        string
 	NoteLen     int
 	Covered     bool
+	On          bool // the format value read as an on/off switch (default on)
+	Include     string
+	Exclude     string
 }
 
 // Parse runs the constructor's parsers on the given values.
@@ -44,6 +47,10 @@ func Parse(output, signals, format, include, exclude, exe string) Parsed {
 	C.cg_parse_output(o)
 	C.cg_parse_signals(sg, &wanted[0])
 	C.cg_parse_format(f)
+	on := C.cg_parse_switch(sg, f, 1)
+	var inBuf, exBuf [1024]C.char
+	inList := C.cg_parse_patterns(sg, in, &inBuf[0], C.size_t(len(inBuf)))
+	exList := C.cg_parse_patterns(sg, ex, &exBuf[0], C.size_t(len(exBuf)))
 	p := Parsed{
 		ToStderr:    C.cg_config.to_stderr != 0,
 		FilePattern: C.GoString(&C.cg_config.report_file_pattern[0]),
@@ -51,7 +58,14 @@ func Parse(output, signals, format, include, exclude, exe string) Parsed {
 		JSON:        C.cg_config.json != 0,
 		Note:        C.GoString(&C.cg_config.config_note[0]),
 		NoteLen:     int(C.note_len()),
-		Covered:     C.cg_program_covered(in, ex, e) != 0,
+		Covered:     C.cg_program_covered(inList, exList, e) != 0,
+		On:          on != 0,
+	}
+	if inList != nil {
+		p.Include = C.GoString(inList)
+	}
+	if exList != nil {
+		p.Exclude = C.GoString(exList)
 	}
 	for i := range wanted {
 		p.Signals[i] = wanted[i] != 0
