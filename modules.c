@@ -13,7 +13,7 @@
 #include "sigsafe/registry.h"
 
 struct scan {
-    uint8_t seen[CG_MAX_MODULES];
+    uint8_t seen[CG_SEEN_BYTES];
     struct cg_module fresh;
     int first;
 };

@@ -79,8 +79,8 @@ static void helper_files(void) {
     uintptr_t base = (uintptr_t)getauxval(AT_BASE);
     uint32_t n = atomic_load(&cg_module_count);
     for (uint32_t i = 0; base && i < n; i++)
-        if (cg_modules[i].bias == base && cg_modules[i].path[0] == '/')
-            CG_JOIN(cg_precompute.loader, sizeof cg_precompute.loader, cg_modules[i].path);
+        if (cg_module_at(i)->bias == base && cg_module_at(i)->path[0] == '/')
+            CG_JOIN(cg_precompute.loader, sizeof cg_precompute.loader, cg_module_at(i)->path);
     if (!cg_precompute.loader[0] && access(DEFAULT_LOADER, X_OK) == 0)
         CG_JOIN(cg_precompute.loader, sizeof cg_precompute.loader, DEFAULT_LOADER);
     Dl_info self;

@@ -245,7 +245,7 @@ int cg_map_cached_tables(struct cg_cache_scratch *s, int verify_now) {
     int missing = 0;
     uint32_t n = atomic_load_explicit(&cg_module_count, memory_order_acquire);
     for (uint32_t i = 0; i < n; i++) {
-        struct cg_module *m = &cg_modules[i];
+        struct cg_module *m = cg_module_at(i);
         if (!cacheable(m))
             continue;
         int loaded = 0;

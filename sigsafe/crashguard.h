@@ -17,7 +17,11 @@
 
 /* ---- module registry: one entry per ELF object mapped in the process ---- */
 
-#define CG_MAX_MODULES 1024
+/* The registry grows by chunks: the first is static, the others are mapped when needed (by
+ * load-time code or the handler, with a raw mmap).  Lookups are linear either way. */
+#define CG_MODULE_CHUNK 256
+#define CG_MODULE_CHUNKS 64
+#define CG_MAX_MODULES (CG_MODULE_CHUNK * CG_MODULE_CHUNKS)
 #define CG_PATH_MAX 512
 #define CG_BUILD_ID_MAX 32
 #define CG_NOTE_MAX 160
@@ -169,8 +173,13 @@ struct cg_module {
 uint64_t cg_checksum(const uint8_t *p, uint64_t n);
 #define CG_CACHE_HEADER_SIZE 64
 
-extern struct cg_module cg_modules[CG_MAX_MODULES];
+/* Chunk pointers are published (release) before the count covers their entries. */
+extern struct cg_module *_Atomic cg_module_chunks[CG_MODULE_CHUNKS];
 extern _Atomic uint32_t cg_module_count;
+/* Entry i (< cg_module_count, read with acquire). */
+static inline struct cg_module *cg_module_at(uint32_t i) {
+    return atomic_load_explicit(&cg_module_chunks[i / CG_MODULE_CHUNK], memory_order_acquire) + i % CG_MODULE_CHUNK;
+}
 /* The program's path (module 0), resolved on first use: the first read of /proc/self/exe in
  * a process costs ~30 us, a quarter of a warm start, and most processes never crash.
  * Async-signal-safe (readlink, or the exec'd name from the auxiliary vector). */

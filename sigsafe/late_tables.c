@@ -37,9 +37,9 @@ static int being_built(int *unclaimed) {
     *unclaimed = 0;
     uint32_t n = atomic_load_explicit(&cg_module_count, memory_order_acquire);
     for (uint32_t i = 0; i < n; i++) {
-        if (!missing_module(&cg_modules[i]))
+        if (!missing_module(cg_module_at(i)))
             continue;
-        if (cg_tables_being_built(&cg_modules[i], lock_scratch, sizeof lock_scratch))
+        if (cg_tables_being_built(cg_module_at(i), lock_scratch, sizeof lock_scratch))
             building++;
         else
             ++*unclaimed;

@@ -12,11 +12,13 @@
 #include "registry.h"
 
 #include <elf.h>
+#include <sys/mman.h>
 
 #include "out.h"
 #include "sys.h"
 
-struct cg_module cg_modules[CG_MAX_MODULES];
+static struct cg_module first_chunk[CG_MODULE_CHUNK];
+struct cg_module *_Atomic cg_module_chunks[CG_MODULE_CHUNKS] = {first_chunk};
 _Atomic uint32_t cg_module_count;
 
 /* ---- one writer at a time ---- */
@@ -74,9 +76,9 @@ static int same_build_id(const struct cg_module *a, const struct cg_module *b) {
 struct cg_module *cg_register_module(const struct cg_module *fresh, uint8_t *seen) {
     uint32_t n = atomic_load_explicit(&cg_module_count, memory_order_relaxed);
     for (uint32_t i = 0; i < n; i++) {
-        struct cg_module *m = &cg_modules[i];
+        struct cg_module *m = cg_module_at(i);
         if (m->hi == fresh->hi && m->lo == fresh->lo && m->bias == fresh->bias) {
-            seen[i] = 1;
+            cg_mark_seen(seen, i);
             return m;
         }
     }
@@ -84,26 +86,33 @@ struct cg_module *cg_register_module(const struct cg_module *fresh, uint8_t *see
      * tables are relative to its load bias and still valid, so the dead entry comes back at
      * the new addresses.  Appending instead would fill the registry on every cycle. */
     for (uint32_t i = 0; i < n; i++) {
-        struct cg_module *m = &cg_modules[i];
+        struct cg_module *m = cg_module_at(i);
         if (m->hi != 0 || !fresh->build_id_len || !same_build_id(m, fresh) || !cg_streq(m->path, fresh->path))
             continue;
         __atomic_store_n(&m->bias, fresh->bias, __ATOMIC_RELAXED);
         __atomic_store_n(&m->lo, fresh->lo, __ATOMIC_RELAXED);
         __atomic_store_n(&m->hi, fresh->hi, __ATOMIC_RELEASE); /* last: the entry is live again */
-        seen[i] = 1;
+        cg_mark_seen(seen, i);
         return m;
     }
     if (n >= CG_MAX_MODULES)
         return 0;
+    if (n % CG_MODULE_CHUNK == 0 && !atomic_load(&cg_module_chunks[n / CG_MODULE_CHUNK])) {
+        /* A host with more modules than a chunk holds: one more, zeroed by the kernel. */
+        void *chunk = cg_sys_mmap(0, sizeof first_chunk, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        if (CG_MMAP_FAILED(chunk))
+            return 0;
+        atomic_store_explicit(&cg_module_chunks[n / CG_MODULE_CHUNK], chunk, memory_order_release);
+    }
     /* Filled in place, unpublished until the count covers it. */
-    struct cg_module *m = &cg_modules[n];
+    struct cg_module *m = cg_module_at(n);
     m->bias = fresh->bias;
     m->lo = fresh->lo;
     m->hi = fresh->hi;
     m->build_id_len = fresh->build_id_len;
     __builtin_memcpy(m->build_id, fresh->build_id, sizeof m->build_id);
     __builtin_memcpy(m->path, fresh->path, sizeof m->path);
-    seen[n] = 1;
+    cg_mark_seen(seen, n);
     atomic_store_explicit(&cg_module_count, n + 1, memory_order_release);
     return m;
 }
@@ -111,11 +120,12 @@ struct cg_module *cg_register_module(const struct cg_module *fresh, uint8_t *see
 void cg_mark_unseen_dead(const uint8_t *seen) {
     uint32_t n = atomic_load_explicit(&cg_module_count, memory_order_relaxed);
     for (uint32_t i = 1; i < n; i++) { /* the program (0) is never unloaded */
-        if (seen[i] || cg_modules[i].hi == 0)
+        struct cg_module *m = cg_module_at(i);
+        if (cg_was_seen(seen, i) || m->hi == 0)
             continue;
         /* Unloaded: take it out of every lookup before its addresses can be reused. */
-        __atomic_store_n(&cg_modules[i].hi, 0, __ATOMIC_RELEASE);
-        __atomic_store_n(&cg_modules[i].lo, 0, __ATOMIC_RELEASE);
+        __atomic_store_n(&m->hi, 0, __ATOMIC_RELEASE);
+        __atomic_store_n(&m->lo, 0, __ATOMIC_RELEASE);
     }
 }
 
@@ -148,7 +158,7 @@ static int read_string(struct cg_reader *rd, uintptr_t addr, char *out, size_t s
 }
 
 static struct {
-    uint8_t seen[CG_MAX_MODULES];
+    uint8_t seen[CG_SEEN_BYTES];
     struct cg_module fresh;
     ElfW(Phdr) phdrs[32];
     char notes[1024];
@@ -194,15 +204,17 @@ static int walk_chain(struct cg_reader *rd, uintptr_t map, int *added) {
         if (!lm.l_name || !read_string(rd, (uintptr_t)lm.l_name, fresh->path, sizeof fresh->path))
             fresh->path[0] = 0;
         if (fresh->path[0] == 0 && steps == 0) {
-            crash_scan.seen[0] = 1; /* the program */
+            cg_mark_seen(crash_scan.seen, 0); /* the program */
         } else {
             uint32_t n = atomic_load_explicit(&cg_module_count, memory_order_relaxed);
             uint32_t i = 0;
-            for (; i < n; i++)
-                if (cg_modules[i].hi && cg_modules[i].bias == lm.l_addr && cg_streq(cg_modules[i].path, fresh->path))
+            for (; i < n; i++) {
+                const struct cg_module *m = cg_module_at(i);
+                if (m->hi && m->bias == lm.l_addr && cg_streq(m->path, fresh->path))
                     break;
+            }
             if (i < n)
-                crash_scan.seen[i] = 1;
+                cg_mark_seen(crash_scan.seen, i);
             else if (describe_mapped_object(rd, lm.l_addr, fresh) && cg_register_module(fresh, crash_scan.seen))
                 (*added)++;
         }

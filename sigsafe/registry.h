@@ -27,10 +27,15 @@ int cg_refresh_modules_at_crash(struct cg_reader *rd);
 int cg_registry_claim(int wait_ms);
 void cg_registry_release(void);
 
-/* Appends fresh (or revives its dead entry, or finds it live); sets seen[index].  The caller
+/* Which entries a refresh found loaded: one bit per entry. */
+#define CG_SEEN_BYTES (CG_MAX_MODULES / 8)
+static inline void cg_mark_seen(uint8_t *seen, uint32_t i) { seen[i / 8] |= (uint8_t)(1u << (i % 8)); }
+static inline int cg_was_seen(const uint8_t *seen, uint32_t i) { return (seen[i / 8] >> (i % 8)) & 1; }
+
+/* Appends fresh (or revives its dead entry, or finds it live); marks it seen.  The caller
  * holds the registry.  Returns the entry, or 0 when the registry is full. */
 struct cg_module *cg_register_module(const struct cg_module *fresh, uint8_t *seen);
-/* Marks every live entry (but the program's) whose seen[] is 0 as unloaded. */
+/* Marks every live entry (but the program's) not seen as unloaded. */
 void cg_mark_unseen_dead(const uint8_t *seen);
 /* The GNU build-id among the notes in p[len]; returns 0 if there is none. */
 int cg_build_id_from_notes(const char *p, size_t len, uint8_t *id, uint32_t *id_len);

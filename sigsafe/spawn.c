@@ -88,7 +88,7 @@ static size_t put_module(size_t n, const struct cg_module *m) {
 
 /* Module i has no tables, no helper builds them now, and none of ours was asked for them. */
 static int wanted(uint32_t i) {
-    const struct cg_module *m = &cg_modules[i];
+    const struct cg_module *m = cg_module_at(i);
     return m->hi && m->build_id_len >= 2 && !asked[i] &&
            atomic_load_explicit(&m->tables[CG_TABLE_SYMBOLS].state, memory_order_acquire) == CG_SYMTAB_PENDING &&
            !cg_tables_being_built(m, lock_path, sizeof lock_path);
@@ -135,7 +135,7 @@ static int build_argv(int urgent) {
             continue;
         asked[i] = 1;
         argv[argc++] = args + n;
-        n = put_module(n, &cg_modules[i]);
+        n = put_module(n, cg_module_at(i));
         args[n++] = 0;
         modules++;
     }

@@ -23,9 +23,11 @@ const struct cg_module *find_module(uintptr_t addr) {
     uint32_t n = atomic_load_explicit(&cg_module_count, memory_order_acquire);
     if (n > CG_MAX_MODULES)
         n = CG_MAX_MODULES;
-    for (uint32_t i = 0; i < n; i++)
-        if (addr >= cg_modules[i].lo && addr < cg_modules[i].hi)
-            return &cg_modules[i];
+    for (uint32_t i = 0; i < n; i++) {
+        const struct cg_module *m = cg_module_at(i);
+        if (addr >= m->lo && addr < m->hi)
+            return m;
+    }
     return 0;
 }
 
@@ -162,17 +164,17 @@ const struct cg_unwind_rule *find_unwind_rule(const struct cg_module *m, uint64_
 const char *cg_executable_path(void) {
     if (!atomic_load_explicit(&cg_module_count, memory_order_acquire))
         return "?";
-    char *path = cg_modules[0].path;
+    char *path = cg_module_at(0)->path;
     if (path[0])
         return path;
-    long n = cg_sys_readlink("/proc/self/exe", path, sizeof cg_modules[0].path - 1);
+    long n = cg_sys_readlink("/proc/self/exe", path, sizeof cg_module_at(0)->path - 1);
     if (n > 0) {
         path[n] = 0;
         return path;
     }
     const char *execfn = (const char *)getauxval(AT_EXECFN); /* no /proc: the exec'd name */
     size_t len = execfn ? cg_strlen(execfn) : 0;
-    if (!len || len >= sizeof cg_modules[0].path)
+    if (!len || len >= sizeof cg_module_at(0)->path)
         execfn = "?", len = 1;
     memcpy(path, execfn, len);
     path[len] = 0;

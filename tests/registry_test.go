@@ -12,6 +12,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 )
 
 func sharedLib(t *testing.T, out, src string) string {
@@ -85,4 +86,29 @@ func TestDlopenInAConstructorBeforeOurs(t *testing.T) {
 	}
 	wantChain(t, r, "dlctor_crash", "main")
 	os.RemoveAll(dir)
+}
+
+// More modules than the registry's first chunk (and the 1,024 it once held): a process that
+// loads 1,100 libraries and crashes in the last one gets that frame named and the walk
+// through it to main.
+func TestMoreThanAThousandModules(t *testing.T) {
+	dir := t.TempDir()
+	plugin := pluginLib(t)
+	data, err := os.ReadFile(plugin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 1100; i++ {
+		if err := os.WriteFile(filepath.Join(dir, fmt.Sprintf("lib%d.so", i)), data, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	bin := compile(t, "manylibs.c", append(noFramePointers, "-ldl")...)
+	cache := warmCache(t, bin, plugin) // every copy has the plugin's build-id
+	r := run(t, runOpts{preload: true, env: []string{"CRASHGUARD_CACHE_DIR=" + cache}, timeout: 120 * time.Second}, bin, "1100", dir)
+	if r.signal != syscall.SIGSEGV {
+		t.Fatalf("%s", r)
+	}
+	wantLine(t, r, `^#0 0x[0-9a-f]+ in plugin_inner\+0x[0-9a-f]+ \(\S+/lib1099\.so\+0x[0-9a-f]+\)`)
+	wantChain(t, r, "plugin_inner", "plugin_entry", "main")
 }

@@ -28,7 +28,7 @@ static struct cg_cache_scratch scratch;
 static int load_and_query(const char *path, const unsigned char *id, unsigned id_len, const uint64_t *addrs, int n,
                           int verify_now, int *named) {
 	*named = 0;
-	struct cg_module *m = &cg_modules[0];
+	struct cg_module *m = cg_module_at(0);
 	memset(m, 0, sizeof *m);
 	m->build_id_len = id_len;
 	memcpy(m->build_id, id, id_len);
