@@ -19,11 +19,11 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <sys/sendfile.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "interpose.h"
+#include "sigsafe/sys.h"
 
 #ifndef MFD_EXEC
 #define MFD_EXEC 0x0010U /* Linux 6.3: executable memfd under vm.memfd_noexec=1 */
@@ -36,7 +36,7 @@
 #define SYSTEM_CACHE_DIR "/var/cache/crashguard"
 
 static int read_exact(int fd, void *buf, size_t n, off_t at) {
-    return pread(fd, buf, n, at) == (ssize_t)n;
+    return cg_sys_pread(fd, buf, n, at) == (long)n;
 }
 
 /* Finds the embedded image in our own file: section headers read with pread, each checked. */
@@ -68,7 +68,7 @@ static int find_go_part(int fd, off_t *offset, size_t *size) {
 
 static int copy_image(int to, int self, off_t offset, size_t size) {
     while (size > 0) {
-        ssize_t n = sendfile(to, self, &offset, size);
+        long n = cg_sys_sendfile(to, self, &offset, size);
         if (n <= 0)
             return 0;
         size -= (size_t)n;
@@ -77,12 +77,12 @@ static int copy_image(int to, int self, off_t offset, size_t size) {
 }
 
 static int go_part_memfd(int self, off_t offset, size_t size) {
-    int fd = memfd_create("crashguard-go", MFD_CLOEXEC | MFD_EXEC);
-    if (fd < 0 && errno == EINVAL)
-        fd = memfd_create("crashguard-go", MFD_CLOEXEC);
+    int fd = cg_sys_memfd_create("crashguard-go", MFD_CLOEXEC | MFD_EXEC);
+    if (fd == -EINVAL)
+        fd = cg_sys_memfd_create("crashguard-go", MFD_CLOEXEC);
     if (fd >= 0 && !copy_image(fd, self, offset, size)) {
-        close(fd);
-        return -1;
+        cg_sys_close(fd);
+        return -ENOSPC;
     }
     return fd;
 }
@@ -90,19 +90,26 @@ static int go_part_memfd(int self, off_t offset, size_t size) {
 /* A copy is used only under the rules of the cache files (docs/cache.md): a regular file,
  * owned by the effective user or root, writable by no one else, of the image's size. */
 static int trusted(const struct stat *st, size_t size) {
-    return S_ISREG(st->st_mode) && (st->st_uid == geteuid() || st->st_uid == 0) && !(st->st_mode & 022) &&
+    uid_t euid = cg_sys_geteuid();
+    return S_ISREG(st->st_mode) && (st->st_uid == euid || st->st_uid == 0) && !(st->st_mode & 022) &&
            (size_t)st->st_size == size;
 }
 
 /* Opens a trusted copy at path; -1 if there is none. */
 static int open_copy(const char *path, size_t size) {
-    int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+    int fd = cg_sys_open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC, 0);
     struct stat st;
-    if (fd >= 0 && (fstat(fd, &st) != 0 || !trusted(&st, size))) {
-        close(fd);
+    if (fd >= 0 && (cg_sys_fstat(fd, &st) != 0 || !trusted(&st, size))) {
+        cg_sys_close(fd);
         fd = -1;
     }
     return fd;
+}
+
+/* /proc/self/fd/<fd>: the path dlopen and linkat reach an open descriptor by. */
+static void fd_path(char out[32], int fd) {
+    char digits[12];
+    CG_JOIN(out, 32, "/proc/self/fd/", cg_decimal(digits, (unsigned)fd));
 }
 
 /* Writes the copy into dir atomically: an unnamed file, linked into place once complete, so
@@ -110,17 +117,18 @@ static int open_copy(const char *path, size_t size) {
  * wrong mode, owner or size): it goes first.  Another helper may link its own in between;
  * either is the same image. */
 static int write_copy(const char *dir, const char *path, int self, off_t offset, size_t size) {
-    int fd = open(dir, O_TMPFILE | O_WRONLY | O_CLOEXEC, 0644);
+    int fd = cg_sys_open(dir, O_TMPFILE | O_WRONLY | O_CLOEXEC, 0644);
     if (fd < 0)
         return -1;
-    char fd_path[32];
-    snprintf(fd_path, sizeof fd_path, "/proc/self/fd/%d", fd);
-    int ok = copy_image(fd, self, offset, size) && fchmod(fd, 0644) == 0;
-    if (ok && linkat(AT_FDCWD, fd_path, AT_FDCWD, path, AT_SYMLINK_FOLLOW) != 0) {
-        unlink(path);
-        ok = linkat(AT_FDCWD, fd_path, AT_FDCWD, path, AT_SYMLINK_FOLLOW) == 0 || errno == EEXIST;
+    char unnamed[32];
+    fd_path(unnamed, fd);
+    int ok = copy_image(fd, self, offset, size) && cg_sys_fchmod(fd, 0644) == 0;
+    if (ok && cg_sys_linkat(unnamed, path, AT_SYMLINK_FOLLOW) != 0) {
+        cg_sys_unlink(path);
+        int again = cg_sys_linkat(unnamed, path, AT_SYMLINK_FOLLOW);
+        ok = again == 0 || again == -EEXIST;
     }
-    close(fd);
+    cg_sys_close(fd);
     return ok ? open_copy(path, size) : -1;
 }
 
@@ -138,15 +146,14 @@ static int go_part_copy(long argc, char **argv, int self, off_t offset, size_t s
         return -1;
     for (int d = 0; d < ndirs; d++) {
         int fd = -1;
-        if (snprintf(path, sizeof path, "%s/go-part-%s.so", dirs[d], CG_GO_PART_ID) < (int)sizeof path)
+        if (CG_JOIN(path, sizeof path, dirs[d], "/go-part-", CG_GO_PART_ID, ".so"))
             fd = open_copy(path, size);
         if (fd >= 0)
             return fd;
     }
     for (int d = 0; d < ndirs - 1; d++) {
         int fd = -1;
-        if (snprintf(path, sizeof path, "%s/go-part-%s.so", dirs[d], CG_GO_PART_ID) < (int)sizeof path &&
-            cg_make_private_dirs(dirs[d]) == 0)
+        if (CG_JOIN(path, sizeof path, dirs[d], "/go-part-", CG_GO_PART_ID, ".so") && cg_make_private_dirs(dirs[d]) == 0)
             fd = write_copy(dirs[d], path, self, offset, size);
         if (fd >= 0)
             return fd;
@@ -156,14 +163,14 @@ static int go_part_copy(long argc, char **argv, int self, off_t offset, size_t s
 
 static const char *load_failure(const char *what, const char *why) {
     static char failure[160];
-    snprintf(failure, sizeof failure, "%s: %s", what, why ? why : "unknown error");
+    CG_JOIN(failure, sizeof failure, what, ": ", why ? why : "unknown error");
     return failure;
 }
 
 static void *open_by_descriptor(int fd) {
-    char fd_path[32];
-    snprintf(fd_path, sizeof fd_path, "/proc/self/fd/%d", fd);
-    return dlopen(fd_path, RTLD_NOW | RTLD_LOCAL);
+    char path[32];
+    fd_path(path, fd);
+    return dlopen(path, RTLD_NOW | RTLD_LOCAL);
 }
 
 const char *cg_load_go_part(long argc, char **argv) {
@@ -173,32 +180,31 @@ const char *cg_load_go_part(long argc, char **argv) {
             library = argv[i] + 10;
     if (!library)
         return "no --library=PATH: cannot find libcrashguard.so's own file";
-    int self = open(library, O_RDONLY | O_CLOEXEC);
+    int self = cg_sys_open(library, O_RDONLY | O_CLOEXEC, 0);
     off_t offset;
     size_t size;
     if (self < 0)
-        return load_failure("cannot open libcrashguard.so to load its Go part", strerror(errno));
+        return load_failure("cannot open libcrashguard.so to load its Go part", strerror(-self));
     if (!find_go_part(self, &offset, &size)) {
-        close(self);
+        cg_sys_close(self);
         return "library built without its Go part (use build.sh)";
     }
     void *handle = 0;
     int copy = go_part_copy(argc, argv, self, offset, size);
     if (copy >= 0) {
         handle = open_by_descriptor(copy);
-        close(copy);
+        cg_sys_close(copy);
     }
     if (!handle) {
         /* No usable copy (read-only or noexec directories): a private one in memory. */
         int image = go_part_memfd(self, offset, size);
         if (image < 0) {
-            int saved = errno;
-            close(self);
-            return load_failure("cannot copy the Go part into a memfd", strerror(saved));
+            cg_sys_close(self);
+            return load_failure("cannot copy the Go part into a memfd", strerror(-image));
         }
         handle = open_by_descriptor(image);
-        close(image);
+        cg_sys_close(image);
     }
-    close(self);
+    cg_sys_close(self);
     return handle ? 0 : load_failure("cannot load the Go part", dlerror());
 }

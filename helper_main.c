@@ -30,6 +30,7 @@
 #include <unistd.h>
 
 #include "interpose.h"
+#include "sigsafe/sys.h"
 
 #define IOPRIO_CLASS_IDLE 3
 #define IOPRIO_WHO_PROCESS 1
@@ -63,13 +64,14 @@ int cg_make_private_dirs(const char *dir) {
         if (*p != '/')
             continue;
         *p = 0;
-        mkdir(path, 0700);
+        cg_sys_mkdir(path, 0700);
         *p = '/';
     }
-    mkdir(path, 0700);
+    cg_sys_mkdir(path, 0700);
     struct stat st;
-    if (lstat(path, &st) != 0 || !S_ISDIR(st.st_mode) || (st.st_uid != geteuid() && st.st_uid != 0) ||
-        (st.st_mode & 022) || access(path, W_OK | X_OK) != 0)
+    uid_t euid = cg_sys_geteuid();
+    if (cg_sys_stat_nofollow(path, &st) != 0 || !S_ISDIR(st.st_mode) || (st.st_uid != euid && st.st_uid != 0) ||
+        (st.st_mode & 022) || cg_sys_access(path, W_OK | X_OK) != 0)
         return -1;
     return 0;
 }
@@ -78,44 +80,50 @@ static void make_harmless(int urgent) {
     /* Everything the host had: ignored signals stay ignored across execve (SIGTERM ignored
      * by the host would make a service stop wait for us), and the host blocked them all
      * while starting us. */
-    struct sigaction dfl;
-    memset(&dfl, 0, sizeof dfl);
-    dfl.sa_handler = SIG_DFL;
+    struct cg_kernel_sigaction dfl = {SIG_DFL, 0, 0, 0};
     for (int sig = 1; sig < NSIG; sig++)
-        sigaction(sig, &dfl, 0);
-    sigset_t none;
-    sigemptyset(&none);
-    sigprocmask(SIG_SETMASK, &none, 0);
-    prctl(PR_SET_NAME, "crashguard");
+        cg_sys_sigaction(sig, &dfl); /* refused for SIGKILL, SIGSTOP: they are default */
+    cg_sigset none = 0;
+    cg_sys_sigprocmask(SIG_SETMASK, &none, 0);
+    cg_sys_prctl(PR_SET_NAME, (unsigned long)"crashguard", 0);
     if (!urgent) {
         /* Idle priority: only when nothing else wants the CPU or the disk.  Not at a crash:
          * the host waits for us there. */
-        struct sched_param param = {0};
-        sched_setscheduler(0, SCHED_IDLE, &param);
-        syscall(SYS_ioprio_set, IOPRIO_WHO_PROCESS, 0, IOPRIO_CLASS_IDLE << 13);
+        cg_sys_sched_setscheduler(SCHED_IDLE);
+        CG_SC(SYS_ioprio_set, IOPRIO_WHO_PROCESS, 0, IOPRIO_CLASS_IDLE << 13, 0, 0, 0);
     }
     /* A host's low address-space limit is no reason to fail here: ours is our own. */
     struct rlimit lim;
-    if (getrlimit(RLIMIT_AS, &lim) == 0 && lim.rlim_cur != lim.rlim_max) {
+    if (cg_sys_prlimit(RLIMIT_AS, 0, &lim) == 0 && lim.rlim_cur != lim.rlim_max) {
         lim.rlim_cur = lim.rlim_max;
-        setrlimit(RLIMIT_AS, &lim);
+        cg_sys_prlimit(RLIMIT_AS, &lim, 0);
+    }
+}
+
+static void say(int fd, const char *s) {
+    size_t n = strlen(s);
+    while (n > 0) {
+        long w = cg_sys_write(fd, s, n);
+        if (w <= 0)
+            return;
+        s += w, n -= (size_t)w;
     }
 }
 
 /* Run by a person rather than by a host: --version, --help, or a line saying what this is. */
 static void not_a_helper(long argc, char **argv) {
     if (argc >= 2 && strcmp(argv[1], "--version") == 0) {
-        printf("%s\n", cg_version);
-        exit(0);
+        say(1, cg_version);
+        say(1, "\n");
+        cg_sys_exit_group(0);
     }
     int help = argc >= 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0);
-    fprintf(help ? stdout : stderr,
-            "%s\n"
-            "libcrashguard.so is loaded into programs with LD_PRELOAD, not run:\n"
+    int fd = help ? 1 : 2;
+    say(fd, cg_version);
+    say(fd, "\nlibcrashguard.so is loaded into programs with LD_PRELOAD, not run:\n"
             "  LD_PRELOAD=/path/to/libcrashguard.so program [args...]\n"
-            "Options when run: --version, --help.  See libcrashguard(8) and crashguard(1).\n",
-            cg_version);
-    exit(help ? 0 : 2);
+            "Options when run: --version, --help.  See libcrashguard(8) and crashguard(1).\n");
+    cg_sys_exit_group(help ? 0 : 2);
 }
 
 __attribute__((noreturn, used)) void cg_helper_main(long argc, char **argv) {
@@ -134,14 +142,20 @@ __attribute__((noreturn, used)) void cg_helper_main(long argc, char **argv) {
                  strncmp(argv[i], "--memfd=", 8) == 0;
     const char *why = usable ? cg_load_go_part(argc, argv) : "no usable cache directory (each must be ours, or root's, and writable by no one else)";
     if (why) {
-        if (getenv("CRASHGUARD_DEBUG"))
-            fprintf(stderr, "crashguard: helper %d: %s\n", (int)getpid(), why);
-        _exit(1);
+        if (getenv("CRASHGUARD_DEBUG")) {
+            char pid[12];
+            say(2, "crashguard: helper ");
+            say(2, cg_decimal(pid, (unsigned)cg_sys_getpid()));
+            say(2, ": ");
+            say(2, why);
+            say(2, "\n");
+        }
+        cg_sys_exit_group(1);
     }
     /* The Go part's initialization runs on a thread of its runtime and exits the process
      * when its work is done (preload.Helper). */
     for (;;)
-        pause();
+        cg_sys_sleep_ms(60 * 1000);
 }
 
 /* The entry point (ld.so jumps here with the stack as the kernel built it: argc, argv...).

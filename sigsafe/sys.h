@@ -142,6 +142,25 @@ static inline int cg_sys_stat(const char *path, struct stat *st) {
 }
 static inline int cg_sys_access(const char *path, int mode) { return (int)CG_SC(SYS_faccessat, AT_FDCWD, path, mode, 0, 0, 0); }
 
+/* The helper process's own set-up (helper_main.c, go_part.c): raw calls there too, so that
+ * the C library functions only a helper needs are not bound at every host's start (-z now
+ * binds every import of the library when it is loaded). */
+static inline int cg_sys_mkdir(const char *path, int mode) { return (int)CG_SC(SYS_mkdirat, AT_FDCWD, path, mode, 0, 0, 0); }
+static inline int cg_sys_fchmod(int fd, int mode) { return (int)CG_SC(SYS_fchmod, fd, mode, 0, 0, 0, 0); }
+static inline int cg_sys_linkat(const char *from, const char *to, int flags) {
+    return (int)CG_SC(SYS_linkat, AT_FDCWD, from, AT_FDCWD, to, flags, 0);
+}
+static inline long cg_sys_sendfile(int out, int in, off_t *offset, size_t n) {
+    return CG_SC(SYS_sendfile, out, in, offset, n, 0, 0);
+}
+static inline int cg_sys_sched_setscheduler(int policy) {
+    int param = 0; /* struct sched_param: one int, the priority (0 for SCHED_IDLE) */
+    return (int)CG_SC(SYS_sched_setscheduler, 0, policy, &param, 0, 0, 0);
+}
+static inline int cg_sys_prlimit(int resource, const struct rlimit *new_limit, struct rlimit *old) {
+    return (int)CG_SC(SYS_prlimit64, 0, resource, new_limit, old, 0, 0);
+}
+
 /* Starting the helper (spawn.c). */
 static inline int cg_sys_memfd_create(const char *name, unsigned flags) {
     return (int)CG_SC(SYS_memfd_create, name, flags, 0, 0, 0, 0);
