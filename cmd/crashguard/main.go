@@ -4,6 +4,7 @@
 //	crashguard inspect MODULE
 //	crashguard check [--library LIB] [PROGRAM [ARG...]]
 //	crashguard symbolize [--search DIR]... [REPORT]
+//	crashguard minidump FILE
 //
 // docs/crashguard.md describes each command.
 package main
@@ -40,6 +41,9 @@ func usage() {
   crashguard symbolize [--search DIR]... [REPORT]
       print a text report (file or stdin) again with names, file:line and inlined calls,
       finding each module by build-id (its path, the debug directories, the DIRs)
+  crashguard minidump FILE
+      summarize a minidump written with CRASHGUARD_OUTPUT=minidump:PATTERN: the
+      exception, threads, modules with build-ids and debug identifiers
 `)
 	os.Exit(2)
 }
@@ -58,6 +62,8 @@ func main() {
 		err = check(os.Args[2:])
 	case "symbolize":
 		err = symbolize(os.Args[2:])
+	case "minidump":
+		err = minidumpCmd(os.Args[2:])
 	default:
 		usage()
 	}
