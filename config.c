@@ -81,6 +81,10 @@ void cg_parse_output(const char *v) {
             check_file_pattern(tok + 5);
         } else if (strncmp(tok, "file:", 5) == 0) {
             cg_config_note("CRASHGUARD_OUTPUT: a file pattern must be an absolute path");
+        } else if (strncmp(tok, "minidump:", 9) == 0 && tok[9] == '/' && strlen(tok + 9) < CG_PATH_MAX) {
+            snprintf(cg_config.minidump_pattern, sizeof cg_config.minidump_pattern, "%s", tok + 9);
+        } else if (strncmp(tok, "minidump:", 9) == 0) {
+            cg_config_note("CRASHGUARD_OUTPUT: a minidump pattern must be an absolute path");
         } else if (strcmp(tok, "journal") == 0) {
             snprintf(cg_config.journal_socket, sizeof cg_config.journal_socket, "/run/systemd/journal/socket");
         } else if (strncmp(tok, "journal:", 8) == 0 && tok[8] == '/' && strlen(tok + 8) < sizeof cg_config.journal_socket) {
@@ -91,8 +95,11 @@ void cg_parse_output(const char *v) {
         }
     }
     if (!cg_config.to_stderr && !cg_config.report_file_pattern[0] && !cg_config.journal_socket[0]) {
+        /* A minidump is written beside a report, never instead of one: alone, it keeps the
+         * report on stderr, as the default would. */
         cg_config.to_stderr = 1;
-        cg_config_note("CRASHGUARD_OUTPUT: no valid destination, reporting to stderr");
+        if (!cg_config.minidump_pattern[0])
+            cg_config_note("CRASHGUARD_OUTPUT: no valid destination, reporting to stderr");
     }
 }
 

@@ -218,6 +218,9 @@ func WriteAtomically(path string, data []byte, mode uint32) error {
 	if err == unix.EEXIST {
 		unix.Unlink(path)
 		err = unix.Linkat(unix.AT_FDCWD, from, unix.AT_FDCWD, path, unix.AT_SYMLINK_FOLLOW)
+		if err == unix.EEXIST {
+			err = nil // a concurrent writer linked its own, as complete as ours, in between
+		}
 	}
 	if err == unix.ENOENT { // no /proc
 		return writeByRename(path, data, mode)

@@ -202,6 +202,7 @@ struct cg_config {
     int json;             /* CRASHGUARD_FORMAT=json: one JSON object per report */
     char report_file_pattern[CG_PATH_MAX]; /* CRASHGUARD_OUTPUT file:PATTERN, or "" */
     char journal_socket[108];              /* CRASHGUARD_OUTPUT journal[:SOCKET], or "" */
+    char minidump_pattern[CG_PATH_MAX];    /* CRASHGUARD_OUTPUT minidump:PATTERN, or "" */
     char config_note[CG_CONFIG_NOTE_MAX];  /* invalid configuration values, said in reports */
     /* The C library's sigaction: ours (sigaction_interpose.c) would keep our handler. */
     int (*sigaction)(int, const struct sigaction *, struct sigaction *);

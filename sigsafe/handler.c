@@ -30,6 +30,7 @@
 
 #include "crashguard.h"
 #include "describe.h"
+#include "minidump.h"
 #include "onstack.h"
 #include "out.h"
 #include "passon.h"
@@ -234,6 +235,8 @@ static void write_the_report(void *arg) {
             out_strn(&report_out, report_copy, len);
         out_flush(&report_out);
     }
+    /* Last, once every report is out: a minidump can never cost the report. */
+    cg_write_minidump(c->sig, c->info, c->ucontext, c->tid);
 }
 
 /* Step 2: one line where a report would go on stderr (in the text format only: a JSON

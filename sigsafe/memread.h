@@ -6,6 +6,7 @@
 #ifndef CG_MEMREAD_H
 #define CG_MEMREAD_H
 
+#include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
 
@@ -28,4 +29,9 @@ struct cg_reader {
 void reader_init(struct cg_reader *r);
 /* Reads the 8-byte word at addr into *out; returns 0 if the memory is not readable. */
 int read_word(struct cg_reader *r, uintptr_t addr, uintptr_t *out);
+
+/* Copies up to n bytes at addr into dst, page by page, and stops at the first page that is
+ * not readable; returns how many bytes were copied (0 if addr itself is unreadable).  For
+ * bulk copies of stacks and memory windows (the minidump), by the kernel as read_word. */
+size_t cg_read_memory(void *dst, uintptr_t addr, size_t n);
 #endif

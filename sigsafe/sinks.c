@@ -38,8 +38,8 @@ static size_t put_dec(char *out, size_t n, size_t max, uint64_t v) {
 }
 
 /* Returns 0 when the expansion does not fit. */
-static int expand(const char *pattern) {
-    size_t n = 0, max = sizeof path - 1;
+int cg_expand_pattern(const char *pattern, char *path, size_t size) {
+    size_t n = 0, max = size - 1;
     for (const char *p = pattern; *p && n < max; p++) {
         if (*p != '%' || !p[1]) {
             path[n++] = *p;
@@ -82,12 +82,16 @@ int open_report_file(void) {
     if (!cg_config.report_file_pattern[0])
         return -1;
     attempted = 1;
-    path_ok = expand(cg_config.report_file_pattern);
+    path_ok = cg_expand_pattern(cg_config.report_file_pattern, path, sizeof path);
     if (!path_ok)
         return -1;
-    int fd = cg_sys_open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+    int fd = cg_create_exclusive(path);
     file_errno = fd < 0 ? -fd : 0;
     return fd < 0 ? -1 : fd;
+}
+
+int cg_create_exclusive(const char *name) {
+    return cg_sys_open(name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
 }
 
 static const char *why(int e) {

@@ -10,6 +10,13 @@
  * could not be created.  Either way the outcome is remembered for report_file_note(). */
 int open_report_file(void);
 
+/* Expands a file pattern's %p %t %e %h %% into path[size]; returns 0 when it does not fit.
+ * Shared by the report file and the minidump (minidump.c). */
+int cg_expand_pattern(const char *pattern, char *path, size_t size);
+/* Creates name exclusively (O_EXCL | O_NOFOLLOW: never an existing file, never through a
+ * planted link), mode 0600, for writing; the descriptor or a negative errno. */
+int cg_create_exclusive(const char *name);
+
 /* One line for the report about the report file (written, or why not); nothing if none. */
 void out_report_file_note(struct cg_out *o);
 /* Sends the report (report[len]) to the journal socket, if configured, as one native

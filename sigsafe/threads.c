@@ -115,6 +115,7 @@ static void answer(pid_t tid, void *ucontext) {
         if (!hi && tid == cg_config.main_tid)
             lo = cg_config.main_stack_lo, hi = cg_config.main_stack_hi;
         unwind_stack(&regs, lo, hi, &readers[i], &slots[i].stack);
+        capture_thread_context(ucontext, &slots[i].context); /* the same answer, for the minidump */
         atomic_store(&done[i], 1);
         return;
     }
@@ -172,6 +173,29 @@ static void dump_self(int sig, siginfo_t *info, void *ucontext) {
 
 static int is_dump_self(const struct sigaction *sa) {
     return (sa->sa_flags & SA_SIGINFO) && sa->sa_sigaction == dump_self;
+}
+
+void capture_thread_context(const void *ucontext, struct cg_thread_context *out) {
+    const ucontext_t *uc = ucontext;
+    __builtin_memcpy(out->gregs, uc->uc_mcontext.gregs, sizeof out->gregs);
+    /* The FXSAVE image the kernel wrote into this very signal frame (NULL when the thread
+     * had not used the FPU): 512 bytes in the minidump's own layout (MDXmmSaveArea32AMD64). */
+    out->has_fp = uc->uc_mcontext.fpregs != 0;
+    if (out->has_fp)
+        __builtin_memcpy(out->fpstate, uc->uc_mcontext.fpregs, sizeof out->fpstate);
+    out->stack_lo = cg_self.stack_lo;
+    out->stack_hi = cg_self.stack_hi;
+    if (!out->stack_hi && cg_sys_gettid() == cg_config.main_tid) {
+        out->stack_lo = cg_config.main_stack_lo;
+        out->stack_hi = cg_config.main_stack_hi;
+    }
+}
+
+int collected_threads(const struct cg_thread_snapshot **snapshots) {
+    *snapshots = slots;
+    if (atomic_load(&dump_phase) == DUMP_IDLE || atomic_load(&dump_pid) != cg_sys_getpid())
+        return 0;
+    return atomic_load(&nslots);
 }
 
 void release_asked_threads(void) {

@@ -399,8 +399,15 @@ func TestHelperHoldsNoDescriptorOfTheHost(t *testing.T) {
 		t.Fatalf("the host's output reached EOF only once the helper had finished (it holds the pipe?):\n%s", data)
 	}
 	for _, pid := range pids {
-		comm, _ := os.ReadFile(fmt.Sprintf("/proc/%d/comm", pid))
-		sched, _ := os.ReadFile(fmt.Sprintf("/proc/%d/sched", pid))
+		// Named first thing in its own main(): until then the dynamic loader is loading it.
+		var comm, sched []byte
+		for deadline := time.Now().Add(2 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+			comm, _ = os.ReadFile(fmt.Sprintf("/proc/%d/comm", pid))
+			sched, _ = os.ReadFile(fmt.Sprintf("/proc/%d/sched", pid))
+			if strings.TrimSpace(string(comm)) == "crashguard" && regexp.MustCompile(`(?m)^policy\s+:\s+5$`).Match(sched) {
+				break
+			}
+		}
 		if strings.TrimSpace(string(comm)) != "crashguard" || !regexp.MustCompile(`(?m)^policy\s+:\s+5$`).Match(sched) {
 			t.Errorf("helper %d: comm %q, %s (want SCHED_IDLE, 5)", pid, comm, regexp.MustCompile(`(?m)^policy.*$`).Find(sched))
 		}

@@ -3,7 +3,8 @@
 #
 # Installs what the tests compile and run with when missing (gcc, g++, binutils, gdb and
 # llvm-symbolizer as ground truth, clang for clang-built crashers, util-linux tools, groff
-# to check the manual pages, dpkg to build and install the Debian package),
+# to check the manual pages, dpkg to build and install the Debian package, and Breakpad's
+# minidump tools from npm),
 # checks formatting and static analysis (gofmt, go vet, the C sources with -Wall -Wextra
 # -Werror), then runs every Go test: unit tests of the parsers and the integration tests in
 # tests/, which build libcrashguard.so and run small crashers under it.
@@ -25,6 +26,13 @@ if ! python3 -c 'import jsonschema' 2>/dev/null && ! /usr/bin/python3 -c 'import
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-jsonschema >/dev/null
 fi
 command -v go >/dev/null || { echo "tests/run.sh: Go is required (see go.mod)" >&2; exit 1; }
+# Breakpad's dump_syms and minidump_stackwalk (prebuilt, linux-x64) check the minidumps
+# (tests/minidump_test.go); tests/.tools is ignored by git.
+if [ ! -x tests/.tools/node_modules/minidump/bin/linux-x64/minidump_stackwalk ]; then
+  command -v npm >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq npm >/dev/null; }
+  mkdir -p tests/.tools
+  npm install --ignore-scripts --no-audit --no-fund --prefix tests/.tools minidump@0.26.0 >/dev/null
+fi
 
 echo "== gofmt"
 unformatted=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))

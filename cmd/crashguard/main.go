@@ -6,6 +6,7 @@
 //	crashguard symbolize [--search DIR]... [REPORT]
 //	crashguard list [--since T] [--json] [--dir DIR]...
 //	crashguard info [--dir DIR]... ID|PID|SIGNATURE|FILE
+//	crashguard minidump FILE
 //
 // docs/crashguard.md describes each command. Exit status: 0 done, 1 some of the work failed
 // (said on stderr), 2 a usage error (one line on stderr).
@@ -46,6 +47,7 @@ func init() {
 		{"symbolize", "symbolize [--search DIR]... [REPORT]", symbolizeHelp, symbolize},
 		{"list", "list [--since T] [--json] [--dir DIR]... [--no-journal]", listHelp, list},
 		{"info", "info [--dir DIR]... [--no-journal] ID|PID|SIGNATURE|FILE", infoHelp, info},
+		{"minidump", "minidump FILE", minidumpHelp, minidumpCmd},
 	}
 }
 

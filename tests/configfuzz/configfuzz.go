@@ -23,6 +23,7 @@ type Parsed struct {
 	ToStderr    bool
 	FilePattern string
 	Journal     string
+	Minidump    string
 	JSON        bool
 	Signals     [C.CG_NSIG]bool
 	Note        string
@@ -55,6 +56,7 @@ func Parse(output, signals, format, include, exclude, exe string) Parsed {
 		ToStderr:    C.cg_config.to_stderr != 0,
 		FilePattern: C.GoString(&C.cg_config.report_file_pattern[0]),
 		Journal:     C.GoString(&C.cg_config.journal_socket[0]),
+		Minidump:    C.GoString(&C.cg_config.minidump_pattern[0]),
 		JSON:        C.cg_config.json != 0,
 		Note:        C.GoString(&C.cg_config.config_note[0]),
 		NoteLen:     int(C.note_len()),

@@ -52,11 +52,21 @@ func TestDefaultsAndExamples(t *testing.T) {
 		!p.Signals[11] || !p.Signals[6] || p.Signals[7] || !p.Covered {
 		t.Fatalf("example: %+v", p)
 	}
+	// A minidump alone keeps the report on stderr, without a complaint.
+	p = Parse("minidump:/var/crash/%e-%p.dmp", "", "", "", "", "/bin/x")
+	if !p.ToStderr || p.Minidump != "/var/crash/%e-%p.dmp" || p.Note != "" {
+		t.Fatalf("minidump: %+v", p)
+	}
+	p = Parse("file:/r/%p,minidump:relative.dmp", "", "", "", "", "/bin/x")
+	if p.Minidump != "" || !strings.Contains(p.Note, "minidump pattern must be an absolute path") {
+		t.Fatalf("relative minidump: %+v", p)
+	}
 }
 
 func FuzzConfig(f *testing.F) {
 	f.Add("stderr,file:/tmp/%p", "SEGV,BUS", "json", "/opt/**", "/opt/x/**", "/opt/app/y")
 	f.Add("file:relative", ",,,", "xml", "[", "**/**/**", "")
+	f.Add("minidump:rel,minidump:/x/%p.dmp,minidump:", "", "", "", "", "")
 	f.Add(strings.Repeat("journal:/x,", 200), strings.Repeat("SIG", 300), "", strings.Repeat("/**", 100), "*", strings.Repeat("/a", 600))
 	f.Add("", "", "", strings.Repeat("{a,b,c,d}", 12), "/{x,{y,{z,}}}/**,{", "/a/b/c")
 	f.Fuzz(func(t *testing.T, output, signals, format, include, exclude, exe string) {
@@ -74,6 +84,9 @@ func FuzzConfig(f *testing.F) {
 		}
 		if p.FilePattern != "" && p.FilePattern[0] != '/' {
 			t.Fatalf("relative report file pattern %q accepted", p.FilePattern)
+		}
+		if p.Minidump != "" && p.Minidump[0] != '/' {
+			t.Fatalf("relative minidump pattern %q accepted", p.Minidump)
 		}
 		any := false
 		for _, s := range p.Signals {
