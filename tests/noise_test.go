@@ -6,8 +6,32 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"strconv"
+	"syscall"
 	"testing"
 )
+
+// For a fault address in no mapping, the nearest mappings named are the program's, never
+// one of ours (here: the pooled alternate signal stacks right above the address).
+func TestNearestMappingIsNeverOurs(t *testing.T) {
+	r := run(t, runOpts{preload: true, env: noHelper}, coreBin(t), "below-our-stack")
+	if r.signal != syscall.SIGSEGV {
+		t.Fatalf("%s", r)
+	}
+	m := regexp.MustCompile(`pool ([0-9a-f]+)-([0-9a-f]+) fault ([0-9a-f]+)`).FindStringSubmatch(r.stdout)
+	if m == nil {
+		t.Fatalf("no pool found: %s", r)
+	}
+	lo, _ := strconv.ParseUint(m[1], 16, 64)
+	hi, _ := strconv.ParseUint(m[2], 16, 64)
+	wantLine(t, r, `^  fault address 0x`+m[3]+` is in no mapping; nearest below: `)
+	above := wantLine(t, r, `^  nearest above: ([0-9a-f]+)-([0-9a-f]+) `)
+	start, _ := strconv.ParseUint(above[1], 16, 64)
+	end, _ := strconv.ParseUint(above[2], 16, 64)
+	if start < hi && lo < end {
+		t.Fatalf("the nearest mapping above is our alternate-stack pool %x-%x:\n%s", lo, hi, r.stderr)
+	}
+}
 
 // `crashguard symbolize` keeps the report's one frame format: a frame keeps its "+0x..."
 // offset whether or not the file found names it (libc's names come from its debug file,
