@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "interpose.h"
+#include "sigsafe/context.h"
 #include "sigsafe/precompute.h"
 #include "sigsafe/registry.h"
 
@@ -180,6 +181,9 @@ __attribute__((constructor)) static void crashguard_init(void) {
     cg_parse_output(env("CRASHGUARD_OUTPUT"));
     cg_parse_signals(env("CRASHGUARD_SIGNALS"), signal_wanted);
     cg_parse_format(env("CRASHGUARD_FORMAT"));
+    cg_parse_tags(env("CRASHGUARD_TAGS"));
+    cg_parse_redact(env("CRASHGUARD_REDACT"));
+    cg_parse_stderr_limit(env("CRASHGUARD_STDERR_LIMIT"));
     cg_refresh_modules();
     /* Invalid patterns are dropped with a note; none left is the default (no lists at all). */
     char include_list[1024], exclude_list[1024];
@@ -192,6 +196,7 @@ __attribute__((constructor)) static void crashguard_init(void) {
         return;
     }
     main_stack_bounds();
+    cg_setup_report();
     duplicate_report_fd();
     for (int i = 0; i < cg_crash_signal_count; i++) {
         int sig = cg_crash_signals[i];

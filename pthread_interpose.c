@@ -230,6 +230,26 @@ static int64_t alloc_chunk(void) {
     return first;
 }
 
+/* For the report's memory map (sigsafe/maps.c), async-signal-safe: the address range of
+ * pooled chunk k; 0 when k is past the chunks mapped.  A chunk still being mapped by another
+ * thread (count not yet set) reads as empty.  page_size() and slot_stride() are cached by
+ * the time a chunk exists: no sysconf() here. */
+int cg_alt_stack_pool_range(uint32_t k, uintptr_t *lo, uintptr_t *hi) {
+    if (k >= MAX_CHUNKS || k >= atomic_load_explicit(&chunks_reserved, memory_order_acquire))
+        return 0;
+    uint32_t count = __atomic_load_n(&chunks[k].count, __ATOMIC_ACQUIRE);
+    char *base = __atomic_load_n(&chunks[k].base, __ATOMIC_ACQUIRE);
+    if (!count || !base) {
+        *lo = *hi = 0;
+        return 1;
+    }
+    size_t page = page_size();
+    size_t meta_bytes = ((size_t)count * sizeof(struct slot_meta) + page - 1) / page * page;
+    *lo = (uintptr_t)base;
+    *hi = *lo + (size_t)count * slot_stride() + meta_bytes;
+    return 1;
+}
+
 /* A free slot (popped: it belongs to the caller alone from here), or -1. */
 static int64_t alloc_slot(void) {
     uint64_t head = atomic_load_explicit(&free_head, memory_order_acquire);

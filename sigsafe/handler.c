@@ -28,6 +28,7 @@
 #include <sys/sysmacros.h>
 #include <sys/uio.h>
 
+#include "context.h"
 #include "crashguard.h"
 #include "describe.h"
 #include "minidump.h"
@@ -61,7 +62,7 @@ __thread struct cg_thread cg_self;
  * (a report that will never finish in the child's copy). */
 static _Atomic uint64_t report_owner, report_done;
 static struct cg_out report_out;      /* static, as all the reporter's working areas */
-static char report_copy[64 * 1024];   /* the whole report, for the journal */
+static char report_copy[64 * 1024];   /* the journal's rendering: bounded to this size */
 /* The report is written on this stack, not on the one the kernel gave the handler: that
  * may be an alternate stack the host installed, as small as MINSIGSTKSZ + 2 KiB, with the
  * host's memory below it.  The claim makes one thread at a time its user.  No guard page:
@@ -206,34 +207,90 @@ struct crash {
     pid_t tid;
 };
 
+/* How a destination sees the report (docs/security.md).  A privileged process's registers
+ * and raw addresses (its memory layout, what ASLR hides from its caller) go only where the
+ * caller cannot read: restricted is set for every other destination. */
+static struct cg_report_view view_of(int restricted, size_t cap, int hard) {
+    struct cg_report_view v = {
+        .cap = cap,
+        .hard = hard,
+        .registers = !restricted && !cg_report_setup.redact_registers,
+        .addresses = !restricted && !cg_report_setup.redact_addresses,
+        .why = restricted ? "privileged process, setuid or not dumpable: the full report goes only to "
+                            "root-owned destinations, the journal or a file in a root-owned directory"
+                          : "CRASHGUARD_REDACT",
+    };
+    return v;
+}
+
+static int same_view(const struct cg_report_view *a, const struct cg_report_view *b) {
+    return a->cap == b->cap && a->hard == b->hard && a->registers == b->registers && a->addresses == b->addresses;
+}
+
+/* What a view leaves out, for the journal entry's CRASHGUARD_REDACTED. */
+static const char *redacted_words(const struct cg_report_view *v) {
+    return !v->registers && !v->addresses ? "registers,addresses" : !v->registers ? "registers"
+                                                                  : !v->addresses ? "addresses"
+                                                                                  : 0;
+}
+
+/* A text report on stderr starts on a line of its own, after whatever the program was
+ * writing; a file or a journal entry starts with the report. */
+static void compose_to(int fd, int fd2, const struct cg_report_view *v, int stderr_fd) {
+    if (stderr_fd >= 0 && !cg_config.json) {
+        out_init(&report_out);
+        out_add_fd(&report_out, stderr_fd);
+        out_char(&report_out, '\n');
+        out_flush(&report_out);
+    }
+    out_init(&report_out);
+    out_add_fd(&report_out, fd);
+    out_add_fd(&report_out, fd2);
+    report_compose(&report_out, v);
+}
+
 /* Step 4, on report_stack. */
 static void write_the_report(void *arg) {
     const struct crash *c = arg;
     cg_tables_at_crash(WAIT_FOR_TABLES_MS);
-    out_init(&report_out);
     cg_executable_path(); /* before anything prints it (the report file's name may) */
+    report_prepare(c->sig, c->info, c->ucontext, c->tid);
+    int privileged = report_privileged();
     int file_fd = open_report_file();
-    out_add_fd(&report_out, file_fd);
-    if (cg_config.journal_socket[0])
-        out_capture(&report_out, report_copy, sizeof report_copy);
+    int journal = cg_config.journal_socket[0] != 0;
     /* stderr when configured, and whenever no other destination is there: a report
      * must not be lost to a missing directory or a journal that is not running. */
-    int elsewhere = file_fd >= 0 || cg_config.journal_socket[0];
-    if (cg_config.to_stderr || !elsewhere)
-        out_add_fd(&report_out, report_fd());
-    write_report(&report_out, c->sig, c->info, c->ucontext, c->tid);
+    int err_fd = cg_config.to_stderr || !(file_fd >= 0 || journal) ? report_fd() : -1;
+    size_t err_cap = cg_report_setup.stderr_limit ? cg_report_setup.stderr_limit : CG_UNBOUNDED;
+    struct cg_report_view err_view = view_of(privileged, err_cap, 0);
+    struct cg_report_view file_view = view_of(privileged && !report_file_root_owned(), CG_UNBOUNDED, 0);
+    if (err_fd >= 0 && file_fd >= 0 && same_view(&err_view, &file_view)) {
+        compose_to(err_fd, file_fd, &err_view, err_fd);
+    } else {
+        if (err_fd >= 0)
+            compose_to(err_fd, -1, &err_view, err_fd);
+        if (file_fd >= 0)
+            compose_to(file_fd, -1, &file_view, -1);
+    }
     if (file_fd >= 0)
         cg_sys_close(file_fd);
-    if (cg_config.journal_socket[0] && !send_to_journal(c->sig, report_copy, report_out.captured)) {
-        /* On stderr, why the journal did not take it; and the report itself when the
-         * journal was its only destination. */
-        size_t len = report_out.captured;
+    if (journal) {
+        /* The journal takes one datagram: its rendering is bounded, frames included. */
+        struct cg_report_view journal_view = view_of(privileged && !journal_root_owned(), sizeof report_copy, 1);
         out_init(&report_out);
-        out_add_fd(&report_out, report_fd());
-        out_journal_failure(&report_out);
-        if (!cg_config.to_stderr && file_fd < 0)
-            out_strn(&report_out, report_copy, len);
-        out_flush(&report_out);
+        out_capture(&report_out, report_copy, sizeof report_copy);
+        report_compose(&report_out, &journal_view);
+        int fd = report_fd();
+        if (!send_to_journal(c->sig, report_copy, report_out.captured, redacted_words(&journal_view)) && fd >= 0) {
+            /* On stderr, why the journal did not take it; and the report itself when the
+             * journal was its only destination. */
+            out_init(&report_out);
+            out_add_fd(&report_out, fd);
+            out_journal_failure(&report_out);
+            out_flush(&report_out);
+            if (err_fd < 0 && file_fd < 0)
+                compose_to(fd, -1, &err_view, fd);
+        }
     }
     /* Last, once every report is out: a minidump can never cost the report. */
     cg_write_minidump(c->sig, c->info, c->ucontext, c->tid);

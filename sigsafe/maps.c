@@ -12,6 +12,8 @@
 #include <fcntl.h>
 
 #include "out.h"
+#include "precompute.h"
+#include "symbols.h"
 #include "sys.h"
 
 #define LINE_MAX_LEN 512
@@ -30,6 +32,32 @@ static uintptr_t parse_hex(const char **p) {
         else
             return v;
     }
+}
+
+static int overlaps(uintptr_t lo, uintptr_t hi, uintptr_t a, uintptr_t b) { return a < b && lo < b && a < hi; }
+
+int cg_own_mapping(uintptr_t lo, uintptr_t hi) {
+    const struct cg_module *self = find_module((uintptr_t)&cg_own_mapping);
+    if (self && overlaps(lo, hi, self->lo, self->hi))
+        return 1;
+    uintptr_t a, b;
+    for (uint32_t k = 0; cg_alt_stack_pool_range(k, &a, &b); k++)
+        if (overlaps(lo, hi, a, b))
+            return 1;
+    int narchives = atomic_load(&cg_precompute.narchives);
+    for (int i = 0; i < narchives && i < CG_ARCHIVES; i++) {
+        a = (uintptr_t)cg_precompute.archives[i];
+        if (a && overlaps(lo, hi, a, a + CG_ARCHIVE_SIZE))
+            return 1;
+    }
+    uint32_t n = atomic_load_explicit(&cg_module_count, memory_order_acquire);
+    for (uint32_t i = 0; i < n; i++) {
+        const struct cg_module *m = cg_module_at(i);
+        a = (uintptr_t)m->cache_map;
+        if (a && overlaps(lo, hi, a, a + m->cache_size))
+            return 1;
+    }
+    return 0;
 }
 
 struct wanted {
@@ -53,7 +81,11 @@ static void consider(struct cg_out *o, struct wanted *w, size_t len) {
         print |= w->addrs[i] >= lo && w->addrs[i] < hi;
     if (w->fault >= lo && w->fault < hi)
         w->fault_found = print = 1;
-    if (hi <= w->fault) {
+    /* A neighbour of ours would mislead: our reservations (alternate stacks, tables) sit
+     * where the program's memory might have been, and say nothing about its bug. */
+    if ((hi <= w->fault || (lo > w->fault && !w->above_len)) && cg_own_mapping(lo, hi)) {
+        /* not a neighbour */
+    } else if (hi <= w->fault) {
         for (w->below_len = 0; w->below_len < len; w->below_len++)
             w->below[w->below_len] = line[w->below_len];
     } else if (lo > w->fault && !w->above_len) {

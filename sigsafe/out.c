@@ -15,6 +15,13 @@ void out_init(struct cg_out *o) {
     o->capture = 0;
     o->capture_size = o->captured = 0;
     o->json_string = 0;
+    o->total = 0;
+    o->counting = 0;
+}
+
+void out_init_counting(struct cg_out *o) {
+    out_init(o);
+    o->counting = 1;
 }
 
 void out_capture(struct cg_out *o, char *buf, size_t size) {
@@ -110,6 +117,9 @@ void out_json_key(struct cg_out *o, const char *key) {
 }
 
 static void out_raw(struct cg_out *o, const char *s, size_t n) {
+    o->total += n;
+    if (o->counting)
+        return;
     for (size_t i = 0; o->capture && i < n && o->captured < o->capture_size; i++)
         o->capture[o->captured++] = s[i];
     for (size_t i = 0; i < n; i++) {

@@ -19,6 +19,10 @@ struct cg_out {
                                 whole report in one message); truncated at capture_size */
     size_t capture_size, captured;
     int json_string;         /* inside a JSON string: escape what out_strn writes */
+    size_t total;            /* bytes written through it since out_init (what a size bound
+                                counts) */
+    int counting;            /* only count: nothing is buffered, written or captured (how
+                                the report measures a thread before it decides to print it) */
 };
 
 /* A JSON string value: "..." with everything written between escaped. */
@@ -31,6 +35,8 @@ void out_json_key(struct cg_out *o, const char *key);
 void out_capture(struct cg_out *o, char *buf, size_t size);
 
 void out_init(struct cg_out *o);
+/* An out that only counts the bytes written through it (total). */
+void out_init_counting(struct cg_out *o);
 void out_add_fd(struct cg_out *o, int fd);
 void out_flush(struct cg_out *o);
 void out_str(struct cg_out *o, const char *s);

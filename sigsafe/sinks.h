@@ -9,6 +9,12 @@
 /* Creates the report file named by the configured pattern; -1 if none is configured or it
  * could not be created.  Either way the outcome is remembered for report_file_note(). */
 int open_report_file(void);
+/* Whether the file just created is root's, in a directory of root's that no one else may
+ * write: a destination the caller of a privileged process cannot read (docs/security.md). */
+int report_file_root_owned(void);
+/* Whether the journal socket is root's, in such a directory; if so, it is kept open until
+ * send_to_journal, which then sends to the socket in the directory checked. */
+int journal_root_owned(void);
 
 /* Expands a file pattern's %p %t %e %h %% into path[size]; returns 0 when it does not fit.
  * Shared by the report file and the minidump (minidump.c). */
@@ -20,9 +26,11 @@ int cg_create_exclusive(const char *name);
 /* One line for the report about the report file (written, or why not); nothing if none. */
 void out_report_file_note(struct cg_out *o);
 /* Sends the report (report[len]) to the journal socket, if configured, as one native
- * protocol datagram: MESSAGE, PRIORITY=2, the signal, executable, signature and the whole
- * report as CRASHGUARD_REPORT.  Returns 0 if it could not be sent. */
-int send_to_journal(int sig, const char *report, size_t len);
+ * protocol datagram: MESSAGE, PRIORITY=2, the signal, executable, signature, message,
+ * context and tags as fields (docs/crashguard.md lists them), what the report leaves out
+ * (redacted, or 0) and the whole report as CRASHGUARD_REPORT.  Returns 0 if it could not be
+ * sent. */
+int send_to_journal(int sig, const char *report, size_t len, const char *redacted);
 /* One line saying why the last send_to_journal failed. */
 void out_journal_failure(struct cg_out *o);
 #endif

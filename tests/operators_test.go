@@ -169,8 +169,33 @@ func TestJournalSink(t *testing.T) {
 		!strings.Contains(f["CRASHGUARD_REPORT"], "signature: "+f["CRASHGUARD_SIGNATURE"]) {
 		t.Fatalf("signature %q / report:\n%s", f["CRASHGUARD_SIGNATURE"], f["CRASHGUARD_REPORT"])
 	}
-	if !strings.Contains(f["CRASHGUARD_REPORT"], "static_leaf_reads") || !strings.HasSuffix(f["CRASHGUARD_REPORT"], "*** end of crashguard report\n") {
+	if !strings.HasPrefix(f["CRASHGUARD_REPORT"], "*** crashguard: SIGSEGV") || !strings.Contains(f["CRASHGUARD_REPORT"], "static_leaf_reads") ||
+		!strings.HasSuffix(f["CRASHGUARD_REPORT"], "*** end of crashguard report\n") {
 		t.Fatalf("report field:\n%s", f["CRASHGUARD_REPORT"])
+	}
+	// The context (issue 14), as fields of their own.
+	host, _ := os.Hostname()
+	for key, want := range map[string]string{"CRASHGUARD_HOSTNAME": host, "CRASHGUARD_UID": fmt.Sprint(os.Getuid()),
+		"CRASHGUARD_GID": fmt.Sprint(os.Getgid()), "CRASHGUARD_BOOT_ID": bootID(t)} {
+		if f[key] != want {
+			t.Fatalf("%s=%q, want %q: %v", key, f[key], want, f)
+		}
+	}
+	for _, key := range []string{"CRASHGUARD_PID", "CRASHGUARD_TIMESTAMP", "CRASHGUARD_PROCESS_START_TIMESTAMP", "CRASHGUARD_KERNEL", "CRASHGUARD_CGROUP"} {
+		if f[key] == "" {
+			t.Fatalf("no %s: %v", key, f)
+		}
+	}
+	// An abort's message, and the tags.
+	run(t, runOpts{preload: true, env: []string{"CRASHGUARD_OUTPUT=journal:" + sock, "CRASHGUARD_TAGS=release=1.4.2"}}, coreBin(t), "assert")
+	n, err = conn.Read(buf)
+	if err != nil {
+		t.Fatalf("no datagram: %v", err)
+	}
+	f = parseJournal(t, buf[:n])
+	if !strings.HasSuffix(f["CRASHGUARD_MESSAGE"], "check_invariant: Assertion `x == 42' failed.") || !strings.HasSuffix(f["MESSAGE"], f["CRASHGUARD_MESSAGE"]) ||
+		f["CRASHGUARD_TAGS"] != "release=1.4.2" || f["CRASHGUARD_TAG_RELEASE"] != "1.4.2" {
+		t.Fatalf("fields: %v", f)
 	}
 	// No journal listening: the report falls back to stderr.
 	r = run(t, runOpts{preload: true, env: []string{"CRASHGUARD_OUTPUT=journal:" + sock + ".absent"}}, coreBin(t), "null")
@@ -267,15 +292,21 @@ func TestJSONReport(t *testing.T) {
 		bin  string
 		args []string
 		sig  syscall.Signal
+		env  []string
 	}{
-		{compile(t, "inline.c", "-O2", "-g"), nil, syscall.SIGSEGV},
-		{coreBin(t), []string{"eight-named"}, syscall.SIGSEGV},
-		{coreBin(t), []string{"assert"}, syscall.SIGABRT},
-		{coreBin(t), []string{"in-handler"}, syscall.SIGSEGV},
+		{compile(t, "inline.c", "-O2", "-g"), nil, syscall.SIGSEGV, nil},
+		{coreBin(t), []string{"eight-named"}, syscall.SIGSEGV, nil},
+		{coreBin(t), []string{"assert"}, syscall.SIGABRT, nil},
+		{coreBin(t), []string{"in-handler"}, syscall.SIGSEGV, nil},
+		// The fields of issue 14: message and tags; exception; redacted; threads left out.
+		{reportsBin(t), []string{"assert-config"}, syscall.SIGABRT, []string{"CRASHGUARD_TAGS=release=1.4.2,env=prod"}},
+		{exceptionsBin(t), []string{"runtime"}, syscall.SIGABRT, nil},
+		{reportsBin(t), []string{"not-dumpable"}, syscall.SIGSEGV, nil},
+		{reportsBin(t), []string{"threads", "60", "40"}, syscall.SIGSEGV, []string{"CRASHGUARD_STDERR_LIMIT=48K"}},
 	}
 	var reports []map[string]any
 	for _, c := range cases {
-		r := run(t, runOpts{preload: true, env: []string{"CRASHGUARD_FORMAT=json"}}, c.bin, c.args...)
+		r := run(t, runOpts{preload: true, env: append([]string{"CRASHGUARD_FORMAT=json"}, c.env...)}, c.bin, c.args...)
 		if r.signal != c.sig {
 			t.Fatalf("%v: %s", c.args, r)
 		}
@@ -324,6 +355,24 @@ func TestJSONReport(t *testing.T) {
 	}
 	if reports[2]["fault_address"] != nil || reports[2]["signal"] != "SIGABRT" {
 		t.Fatalf("abort report: %v", reports[2])
+	}
+	// The schema has every field required (null where there is nothing); the values:
+	ctx := reports[4]["context"].(map[string]any)
+	if !strings.Contains(reports[4]["message"].(string), "Assertion `x == 1' failed") ||
+		ctx["tags"].(map[string]any)["env"] != "prod" || ctx["time"] == nil || ctx["boot_id"] == nil {
+		t.Fatalf("message %v, context %v", reports[4]["message"], ctx)
+	}
+	if e := reports[5]["exception"].(map[string]any); e["type"] != "std::runtime_error" || e["what"] != "bad config" {
+		t.Fatalf("exception %v", e)
+	}
+	if r := reports[6]["redacted"].([]any); len(r) != 2 || reports[6]["redacted_why"] == nil {
+		t.Fatalf("redacted %v", r)
+	}
+	if reports[7]["threads_left_out"].(float64) == 0 {
+		t.Fatalf("threads left out: %v", reports[7]["threads_left_out"])
+	}
+	if sig := reports[0]["signature"].(string); len(sig) != 18 || len(reports[0]["signature_frames"].([]any)) == 0 {
+		t.Fatalf("signature %s, frames %v", sig, reports[0]["signature_frames"])
 	}
 }
 

@@ -51,11 +51,14 @@ func symbolize(args []string) error {
 	if len(operands) > 1 {
 		return usagef("one report at a time, got %d operands", len(operands))
 	}
-	for _, d := range search {
+	for i, d := range search {
 		if st, err := os.Stat(d); err != nil {
 			return usagef("--search %s: no such directory", d)
 		} else if !st.IsDir() {
 			return usagef("--search %s: not a directory", d)
+		}
+		if abs, err := filepath.Abs(d); err == nil {
+			search[i] = abs
 		}
 	}
 	var in io.Reader = os.Stdin
@@ -129,9 +132,10 @@ func (s *symbolizer) report(data []byte, w io.Writer) error {
 			}
 			continue
 		}
-		pc, _ := strconv.ParseUint(m[1], 16, 64)
-		off, _ := strconv.ParseUint(m[4], 16, 64)
-		n = s.frame(out, n, pc, m[3], off, m[2], strings.TrimRight(line, "\n"))
+		f := reportFrame{hasPC: m[1] != "", module: m[3], was: m[2], guessed: strings.Contains(m[5], " [guessed")}
+		f.pc, _ = strconv.ParseUint(m[1], 16, 64)
+		f.off, _ = strconv.ParseUint(m[4], 16, 64)
+		n = s.frame(out, n, f, strings.TrimRight(line, "\n"))
 	}
 	return nil
 }
@@ -143,7 +147,8 @@ func (m *multiFlag) Set(v string) error { *m = append(*m, v); return nil }
 
 var (
 	moduleLine = regexp.MustCompile(`(?m)^  (\S+) base 0x[0-9a-f]+ build-id ([0-9a-f]+)$`)
-	frameLine  = regexp.MustCompile(`^#\d+ 0x([0-9a-f]+) in (.*?) \((\S+)\+0x([0-9a-f]+)\)`)
+	// The pc is absent from reports that withhold raw addresses (docs/security.md).
+	frameLine = regexp.MustCompile(`^#\d+ (?:0x([0-9a-f]+) )?in (.*?) \((\S+)\+0x([0-9a-f]+)\)(.*)$`)
 )
 
 type symModule struct {
@@ -250,25 +255,36 @@ func (m *symModule) symbol(addr uint64) (string, uint64, error) {
 	return s.Name, addr - s.Start, nil
 }
 
-// frame prints one frame again; n is the running frame number.
-func (s *symbolizer) frame(out *bufio.Writer, n int, pc uint64, module string, off uint64, was, line string) int {
-	m := s.modules[module]
-	if m == nil || strings.HasPrefix(was, "<signal handler called>") {
+// reportFrame is one frame line of a text report.
+type reportFrame struct {
+	pc      uint64
+	hasPC   bool
+	module  string
+	off     uint64
+	was     string // what the report said: "name+0xOFF", "??", "<signal handler called>"
+	guessed bool
+}
+
+// frame prints one frame again, in the report's own frame format (docs/report.md):
+// "#n 0xPC in name+0xOFF (module+0xOFF) at file:line"; n is the running frame number.
+func (s *symbolizer) frame(out *bufio.Writer, n int, f reportFrame, line string) int {
+	m := s.modules[f.module]
+	if m == nil || strings.HasPrefix(f.was, "<signal handler called>") {
 		fmt.Fprintf(out, "#%d%s\n", n, line[strings.IndexByte(line, ' '):])
 		return n + 1
 	}
 	s.load(m)
 	// Return addresses are looked up at the call (pc-1), as the handler does; frame 0 and
 	// frames after a signal are exact, which the report does not say: frame 0 only.
-	lookup := off
+	lookup := f.off
 	if n > 0 {
 		lookup--
 	}
-	name, symOff, err := m.symbol(lookup)
-	if err != nil {
-		name = strings.SplitN(was, "+0x", 2)[0]
-	} else {
-		name = fmt.Sprintf("%s+0x%x", name, symOff+(off-lookup))
+	// Where the file found has no symbol for the address (a library whose names the report
+	// took from its separate debug file), the report's own name stays, offset and all.
+	name := f.was
+	if sym, symOff, err := m.symbol(lookup); err == nil {
+		name = fmt.Sprintf("%s+0x%x", sym, symOff+(f.off-lookup))
 	}
 	chain := []string{name + " "}
 	if m.lines != nil {
@@ -280,9 +296,16 @@ func (s *symbolizer) frame(out *bufio.Writer, n int, pc uint64, module string, o
 		if i < len(chain)-1 {
 			fn += " [inlined]"
 		}
-		fmt.Fprintf(out, "#%d 0x%016x in %s (%s+0x%x)", n, pc, fn, module, off)
+		if f.hasPC {
+			fmt.Fprintf(out, "#%d 0x%016x in %s (%s+0x%x)", n, f.pc, fn, f.module, f.off)
+		} else {
+			fmt.Fprintf(out, "#%d in %s (%s+0x%x)", n, fn, f.module, f.off)
+		}
 		if loc != "" && !strings.HasPrefix(loc, "??") {
 			fmt.Fprintf(out, " at %s", loc)
+		}
+		if f.guessed && i == len(chain)-1 {
+			out.WriteString(" [guessed: return address taken from the top of the stack]")
 		}
 		out.WriteString("\n")
 		n++

@@ -6,6 +6,7 @@
 #include <pthread.h>
 #include <setjmp.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -122,6 +123,38 @@ static int count_mappings(void) {
     return n;
 }
 
+/* ---- a fault just below the library's alternate-stack pool: its nearest mapping above ---- */
+static int fault_below_our_stack(void) {
+    stack_t ss;
+    if (sigaltstack(0, &ss) != 0 || (ss.ss_flags & SS_DISABLE)) {
+        puts("no alternate stack");
+        return 3;
+    }
+    uintptr_t sp = (uintptr_t)ss.ss_sp;
+    FILE *f = fopen("/proc/self/maps", "r");
+    char line[512];
+    unsigned long lo, hi, prev_lo = 0, prev_hi = 0, before_prev_hi = 0, pool_lo = 0, pool_hi = 0, gap = 0;
+    while (f && fgets(line, sizeof line, f)) {
+        if (sscanf(line, "%lx-%lx", &lo, &hi) != 2)
+            continue;
+        if (sp >= lo && sp < hi) {
+            pool_lo = lo, pool_hi = hi, gap = prev_hi;
+            if (prev_hi == lo) /* a guard page split off below it */
+                pool_lo = prev_lo, gap = before_prev_hi;
+            break;
+        }
+        before_prev_hi = prev_hi;
+        prev_lo = lo, prev_hi = hi;
+    }
+    if (!pool_lo || pool_lo - gap < 2 * 4096) {
+        puts("no gap below the alternate stack");
+        return 3;
+    }
+    printf("pool %lx-%lx fault %lx\n", pool_lo, pool_hi, pool_lo - 4096);
+    *(volatile char *)(pool_lo - 4096) = 1;
+    return 0;
+}
+
 int main(int argc, char **argv) {
     const char *mode = argc > 1 ? argv[1] : "null";
     setvbuf(stdout, 0, _IONBF, 0);
@@ -218,6 +251,8 @@ int main(int argc, char **argv) {
         sleep(5);
         return 0;
     }
+    if (!strcmp(mode, "below-our-stack"))
+        return fault_below_our_stack();
     fprintf(stderr, "unknown mode %s\n", mode);
     return 2;
 }
