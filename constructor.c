@@ -184,6 +184,7 @@ __attribute__((constructor)) static void crashguard_init(void) {
     cg_parse_tags(env("CRASHGUARD_TAGS"));
     cg_parse_redact(env("CRASHGUARD_REDACT"));
     cg_parse_stderr_limit(env("CRASHGUARD_STDERR_LIMIT"));
+    cg_parse_limits(env("CRASHGUARD_STORM_LIMIT"), env("CRASHGUARD_MAX_FILES"), env("CRASHGUARD_MAX_USE"));
     cg_refresh_modules();
     /* Invalid patterns are dropped with a note; none left is the default (no lists at all). */
     char include_list[1024], exclude_list[1024];

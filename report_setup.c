@@ -3,7 +3,8 @@
 /*
  * report_setup.c — what the report needs from load time (sigsafe/context.h), gathered by the
  * constructor: the options that shape reports (CRASHGUARD_TAGS, CRASHGUARD_REDACT,
- * CRASHGUARD_STDERR_LIMIT), and the two addresses the handler reads an abort's message from,
+ * CRASHGUARD_STDERR_LIMIT) and bound them (CRASHGUARD_STORM_LIMIT, CRASHGUARD_MAX_FILES,
+ * CRASHGUARD_MAX_USE), and the two addresses the handler reads an abort's message from,
  * which only the dynamic loader can give and the handler may not ask it for (the loader
  * takes locks and may allocate).  Everything here is cheap: a warm start pays one symbol
  * lookup (glibc's), and a C++ program a second one and a call.
@@ -12,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/auxv.h>
 
 #include "interpose.h"
@@ -21,6 +23,12 @@
 #define TAG_KEY_MAX 32
 #define TAG_VALUE_MAX 128
 #define STDERR_LIMIT_MIN 4096
+/* A crash loop's bounds by default: a service restarted by systemd every 100 ms would crash
+ * 600 times a minute (docs/crashguard.md). */
+#define DEFAULT_STORM_LIMIT 10
+#define DEFAULT_STORM_WINDOW 60
+#define DEFAULT_MAX_FILES 100
+#define DEFAULT_MAX_USE (256ull << 20)
 
 static int tag_key_char(char c) {
     return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_';
@@ -92,29 +100,119 @@ void cg_parse_redact(const char *v) {
 }
 
 /* Bytes, with an optional K or M (KiB, MiB): the bound of a report on stderr. */
+/* A size in bytes, or with K, M or G (KiB, MiB, GiB; a trailing B or iB is allowed). */
+static int parse_size(const char *v, unsigned long long *out) {
+    char *end = 0;
+    unsigned long long n = strtoull(v, &end, 10), unit = 1;
+    if (end && (*end == 'K' || *end == 'k'))
+        unit = 1ull << 10, end++;
+    else if (end && (*end == 'M' || *end == 'm'))
+        unit = 1ull << 20, end++;
+    else if (end && (*end == 'G' || *end == 'g'))
+        unit = 1ull << 30, end++;
+    if (end && unit > 1 && (strcmp(end, "iB") == 0 || strcmp(end, "B") == 0))
+        end += strlen(end);
+    if (!end || end == v || *end || v[0] == '-' || v[0] == '+' || n > (1ull << 50) / unit)
+        return 0;
+    *out = n * unit;
+    return 1;
+}
+
 void cg_parse_stderr_limit(const char *v) {
     cg_report_setup.stderr_limit = 0;
     if (!v || !*v)
         return;
-    char *end = 0;
-    unsigned long long n = strtoull(v, &end, 10);
-    unsigned long long unit = 1;
-    if (end && (*end == 'K' || *end == 'k'))
-        unit = 1024, end++;
-    else if (end && (*end == 'M' || *end == 'm'))
-        unit = 1024 * 1024, end++;
-    if (end && unit > 1 && (strcmp(end, "iB") == 0 || strcmp(end, "B") == 0))
-        end += strlen(end);
-    if (!end || end == v || *end || v[0] == '-' || n > (1ull << 40) / unit) {
+    unsigned long long n;
+    if (!parse_size(v, &n) || n > (1ull << 40)) {
         cg_config_note("CRASHGUARD_STDERR_LIMIT: not a size (bytes, or with K or M), no bound");
         return;
     }
-    n *= unit;
     if (n < STDERR_LIMIT_MIN) {
         cg_config_note("CRASHGUARD_STDERR_LIMIT: below 4K, using 4K");
         n = STDERR_LIMIT_MIN;
     }
     cg_report_setup.stderr_limit = (size_t)n;
+}
+
+/* The spellings of "no limit". */
+static int unlimited(const char *v) {
+    static const char *const words[] = {"off", "0", "false", "no", "none", "unlimited"};
+    for (size_t i = 0; i < sizeof words / sizeof words[0]; i++)
+        if (strcasecmp(v, words[i]) == 0)
+            return 1;
+    return 0;
+}
+
+/* A count: decimal digits only, 1 to max. */
+static int parse_count(const char *v, size_t len, unsigned long max, unsigned long *out) {
+    unsigned long n = 0;
+    if (!len)
+        return 0;
+    for (size_t i = 0; i < len; i++) {
+        if (v[i] < '0' || v[i] > '9' || n > max)
+            return 0;
+        n = n * 10 + (unsigned long)(v[i] - '0');
+    }
+    if (!n || n > max)
+        return 0;
+    *out = n;
+    return 1;
+}
+
+/* N or N/WINDOW, the window in seconds or with s, m, h. */
+static int parse_storm(const char *v, uint32_t *limit, uint32_t *window) {
+    const char *slash = strchr(v, '/');
+    unsigned long n, w = DEFAULT_STORM_WINDOW;
+    if (!parse_count(v, slash ? (size_t)(slash - v) : strlen(v), 1000000, &n))
+        return 0;
+    if (slash) {
+        const char *d = slash + 1;
+        size_t len = strlen(d);
+        unsigned long unit = 1;
+        if (len && (d[len - 1] == 's' || d[len - 1] == 'm' || d[len - 1] == 'h')) {
+            unit = d[len - 1] == 'h' ? 3600 : d[len - 1] == 'm' ? 60 : 1;
+            len--;
+        }
+        if (!parse_count(d, len, 86400, &w) || w * unit > 86400)
+            return 0;
+        w *= unit;
+    }
+    *limit = (uint32_t)n;
+    *window = (uint32_t)w;
+    return 1;
+}
+
+/* What keeps a crash loop from filling a disk or a journal (sigsafe/limits.c): each has a
+ * default, an off spelling, and an invalid value is the default with a note. */
+void cg_parse_limits(const char *storm, const char *files, const char *use) {
+    cg_report_setup.storm_limit = DEFAULT_STORM_LIMIT;
+    cg_report_setup.storm_window = DEFAULT_STORM_WINDOW;
+    if (storm && *storm) {
+        if (unlimited(storm))
+            cg_report_setup.storm_limit = 0;
+        else if (!parse_storm(storm, &cg_report_setup.storm_limit, &cg_report_setup.storm_window))
+            cg_config_note("CRASHGUARD_STORM_LIMIT: not N or N/WINDOW (10/60s), so 10/60s");
+    }
+    cg_report_setup.max_files = DEFAULT_MAX_FILES;
+    if (files && *files) {
+        unsigned long n;
+        if (unlimited(files))
+            cg_report_setup.max_files = 0;
+        else if (parse_count(files, strlen(files), 1000000000, &n))
+            cg_report_setup.max_files = (uint32_t)n;
+        else
+            cg_config_note("CRASHGUARD_MAX_FILES: not a count, so 100");
+    }
+    cg_report_setup.max_use = DEFAULT_MAX_USE;
+    if (use && *use) {
+        unsigned long long n;
+        if (unlimited(use))
+            cg_report_setup.max_use = 0;
+        else if (parse_size(use, &n) && n)
+            cg_report_setup.max_use = n;
+        else
+            cg_config_note("CRASHGUARD_MAX_USE: not a size (bytes, or with K, M or G), so 256M");
+    }
 }
 
 static int module_named(const char *prefix) {

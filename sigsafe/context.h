@@ -25,6 +25,10 @@ struct cg_report_setup {
     int redact_registers;      /* CRASHGUARD_REDACT has registers: none in any report */
     int redact_addresses;      /* CRASHGUARD_REDACT has addresses: none in any report */
     size_t stderr_limit;       /* CRASHGUARD_STDERR_LIMIT in bytes; 0: unbounded */
+    uint32_t storm_limit;      /* CRASHGUARD_STORM_LIMIT: full reports per signature and window; 0: no limit */
+    uint32_t storm_window;     /* ...the window, in seconds */
+    uint32_t max_files;        /* CRASHGUARD_MAX_FILES: report files and minidumps kept per directory; 0: no cap */
+    uint64_t max_use;          /* CRASHGUARD_MAX_USE: their bytes per directory; 0: no cap */
     int secure;                /* AT_SECURE: the caller may not see what the process sees */
     long clock_ticks;          /* AT_CLKTCK: the unit of /proc/self/stat's start time */
     /* glibc's `struct abort_msg_s *__abort_msg` (GLIBC_PRIVATE), looked up at load with
@@ -43,6 +47,7 @@ extern struct cg_report_setup cg_report_setup;
 void cg_parse_tags(const char *value);
 void cg_parse_redact(const char *value);
 void cg_parse_stderr_limit(const char *value);
+void cg_parse_limits(const char *storm_limit, const char *max_files, const char *max_use);
 void cg_setup_report(void);
 
 /* ---- the context, read at crash time (context.c) ---- */

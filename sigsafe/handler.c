@@ -31,6 +31,7 @@
 #include "context.h"
 #include "crashguard.h"
 #include "describe.h"
+#include "limits.h"
 #include "minidump.h"
 #include "onstack.h"
 #include "out.h"
@@ -249,12 +250,32 @@ static void compose_to(int fd, int fd2, const struct cg_report_view *v, int stde
     report_compose(&report_out, v);
 }
 
+/* Step 4, for a crash over the storm limit: one line that counts it, on stderr and in the
+ * journal as configured; no report file, no minidump (limits.c). */
+static void write_the_line(int sig, uint32_t repeat) {
+    int journal = cg_config.journal_socket[0] != 0;
+    int fd = cg_config.to_stderr || !journal ? report_fd() : -1;
+    if (fd >= 0) {
+        out_init(&report_out);
+        out_add_fd(&report_out, fd);
+        out_storm_line(&report_out, sig, repeat);
+        out_flush(&report_out);
+    }
+    if (journal)
+        send_to_journal(sig, 0, 0, 0, repeat);
+}
+
 /* Step 4, on report_stack. */
 static void write_the_report(void *arg) {
     const struct crash *c = arg;
     cg_tables_at_crash(WAIT_FOR_TABLES_MS);
     cg_executable_path(); /* before anything prints it (the report file's name may) */
     report_prepare(c->sig, c->info, c->ucontext, c->tid);
+    uint32_t repeat = cg_storm_count(last_report_signature(), cg_context()->time_usec);
+    if (repeat) {
+        write_the_line(c->sig, repeat);
+        return;
+    }
     int privileged = report_privileged();
     int file_fd = open_report_file();
     int journal = cg_config.journal_socket[0] != 0;
@@ -281,7 +302,7 @@ static void write_the_report(void *arg) {
         out_capture(&report_out, report_copy, sizeof report_copy);
         report_compose(&report_out, &journal_view);
         int fd = report_fd();
-        if (!send_to_journal(c->sig, report_copy, report_out.captured, redacted_words(&journal_view)) && fd >= 0) {
+        if (!send_to_journal(c->sig, report_copy, report_out.captured, redacted_words(&journal_view), 0) && fd >= 0) {
             /* On stderr, why the journal did not take it; and the report itself when the
              * journal was its only destination. */
             out_init(&report_out);
@@ -292,8 +313,10 @@ static void write_the_report(void *arg) {
                 compose_to(fd, -1, &err_view, fd);
         }
     }
-    /* Last, once every report is out: a minidump can never cost the report. */
-    cg_write_minidump(c->sig, c->info, c->ucontext, c->tid);
+    /* Last, once every report is out: a minidump can never cost the report, and the
+     * oldest files make room only once the new ones exist. */
+    const char *minidump = cg_write_minidump(c->sig, c->info, c->ucontext, c->tid);
+    cg_enforce_retention(report_file_created(), minidump);
 }
 
 /* Step 2: one line where a report would go on stderr (in the text format only: a JSON

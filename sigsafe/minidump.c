@@ -707,27 +707,31 @@ static int open_dump(void) {
     return fd < 0 ? -1 : fd;
 }
 
-/* Gives the whole file its name, or leaves none. */
-static void close_dump(void) {
+/* Gives the whole file its name, or leaves none; whether it has one. */
+static int close_dump(void) {
     flush();
+    int named = 0;
     if (tmp_link[0]) {
         /* linkat never replaces: a name that appeared meanwhile is kept, as O_EXCL would. */
         if (!f.failed)
-            md_sys_linkat(AT_FDCWD, tmp_link, AT_FDCWD, name, AT_SYMLINK_FOLLOW);
+            named = md_sys_linkat(AT_FDCWD, tmp_link, AT_FDCWD, name, AT_SYMLINK_FOLLOW) == 0;
     } else if (f.failed) {
         cg_sys_unlink(name);
+    } else {
+        named = 1;
     }
     cg_sys_close(f.fd);
+    return named;
 }
 
-void cg_write_minidump(int sig, const siginfo_t *info, void *ucontext, pid_t tid) {
+const char *cg_write_minidump(int sig, const siginfo_t *info, void *ucontext, pid_t tid) {
     if (!cg_config.minidump_pattern[0])
-        return;
+        return 0;
     int saved_errno = errno;
     f.fd = open_dump();
     if (f.fd < 0) {
         errno = saved_errno;
-        return;
+        return 0;
     }
     f.failed = 0;
     f.len = 0;
@@ -793,6 +797,7 @@ void cg_write_minidump(int sig, const siginfo_t *info, void *ucontext, pid_t tid
     if (!f.failed && (md_sys_pwrite(f.fd, directory, sizeof directory, MD_HEADER_SIZE) != (long)sizeof directory ||
                       md_sys_pwrite(f.fd, header, sizeof header, 0) != (long)sizeof header))
         f.failed = 1;
-    close_dump();
+    int named = close_dump();
     errno = saved_errno;
+    return named ? name : 0;
 }

@@ -12,6 +12,6 @@
  * report's stack, by the thread that claimed the report (tid): the other threads' registers
  * and stacks come from the report's own pass over them (collected_threads()), which keeps
  * them parked while their stacks are copied.  A dump that cannot be written whole leaves no
- * file. */
-void cg_write_minidump(int sig, const siginfo_t *info, void *ucontext, pid_t tid);
+ * file.  Returns the file's name, or 0 when none was written. */
+const char *cg_write_minidump(int sig, const siginfo_t *info, void *ucontext, pid_t tid);
 #endif

@@ -28,6 +28,7 @@
 #include "maps.h"
 #include "memread.h"
 #include "precompute.h"
+#include "limits.h"
 #include "signature.h"
 #include "sinks.h"
 #include "threads.h"
@@ -527,6 +528,11 @@ static void out_notes(struct cg_out *o) {
             out_str(o, "notes:\n");
         out_str(o, "  C++ exception: not read: libstdc++'s exception state has no fixed place here "
                    "(loaded after start, or another C++ runtime's)\n");
+    }
+    if (storm_noted()) {
+        if (!header++)
+            out_str(o, "notes:\n");
+        out_storm_note(o);
     }
     if (cg_config.config_note[0]) {
         if (!header++)

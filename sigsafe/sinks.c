@@ -119,6 +119,8 @@ int cg_create_exclusive(const char *name) {
 
 int report_file_root_owned(void) { return file_root_owned; }
 
+const char *report_file_created(void) { return attempted && path_ok && !file_errno ? path : 0; }
+
 static const char *why(int e) {
     switch (e) {
     case ENOENT: return "the directory does not exist";
@@ -272,7 +274,7 @@ static size_t socket_path(char *out, size_t size) {
     return n;
 }
 
-int send_to_journal(int sig, const char *report, size_t len, const char *redacted) {
+int send_to_journal(int sig, const char *report, size_t len, const char *redacted, uint32_t repeat) {
     if (!cg_config.journal_socket[0])
         return 0;
     const struct cg_crash_context *c = cg_context();
@@ -284,7 +286,10 @@ int send_to_journal(int sig, const char *report, size_t len, const char *redacte
     m = put(message, m, sizeof message, " in ", 4);
     m = put(message, m, sizeof message, exe, cg_strlen(exe));
     const char *d = last_report_diagnosis();
-    if (msg->len) {
+    if (repeat) {
+        static const char words[] = ": a crash over CRASHGUARD_STORM_LIMIT, counted here, not reported in full";
+        m = put(message, m, sizeof message, words, sizeof words - 1);
+    } else if (msg->len) {
         m = put(message, m, sizeof message, ": ", 2);
         m = put(message, m, sizeof message, msg->text, msg->len);
     } else if (d) {
@@ -325,6 +330,11 @@ int send_to_journal(int sig, const char *report, size_t len, const char *redacte
     field_str("CRASHGUARD_TAGS", cg_report_setup.tags);
     cg_each_tag(tag_field, 0);
     field_str("CRASHGUARD_REDACTED", redacted);
+    if (repeat) {
+        field_udec("CRASHGUARD_REPEAT", repeat);
+        field_udec("CRASHGUARD_STORM_LIMIT", cg_report_setup.storm_limit);
+        field_udec("CRASHGUARD_STORM_WINDOW", cg_report_setup.storm_window);
+    }
     /* The report has newlines: the binary form, KEY\n, 64-bit little-endian length, data. */
     static const char report_key[] = "CRASHGUARD_REPORT\n";
     uint64_t le = (uint64_t)len;
@@ -334,7 +344,7 @@ int send_to_journal(int sig, const char *report, size_t len, const char *redacte
     };
     struct sockaddr_un addr = {.sun_family = AF_UNIX};
     socket_path(addr.sun_path, sizeof addr.sun_path);
-    struct msghdr msg_hdr = {.msg_name = &addr, .msg_namelen = sizeof addr, .msg_iov = iov, .msg_iovlen = 5};
+    struct msghdr msg_hdr = {.msg_name = &addr, .msg_namelen = sizeof addr, .msg_iov = iov, .msg_iovlen = report ? 5 : 1};
     int fd = cg_sys_socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
     if (fd < 0)
         journal_errno = -fd;

@@ -4,6 +4,8 @@
 #ifndef CG_SINKS_H
 #define CG_SINKS_H
 
+#include <stdint.h>
+
 #include "out.h"
 
 /* Creates the report file named by the configured pattern; -1 if none is configured or it
@@ -12,6 +14,8 @@ int open_report_file(void);
 /* Whether the file just created is root's, in a directory of root's that no one else may
  * write: a destination the caller of a privileged process cannot read (docs/security.md). */
 int report_file_root_owned(void);
+/* The name of the report file open_report_file created, or 0. */
+const char *report_file_created(void);
 /* Whether the journal socket is root's, in such a directory; if so, it is kept open until
  * send_to_journal, which then sends to the socket in the directory checked. */
 int journal_root_owned(void);
@@ -28,9 +32,10 @@ void out_report_file_note(struct cg_out *o);
 /* Sends the report (report[len]) to the journal socket, if configured, as one native
  * protocol datagram: MESSAGE, PRIORITY=2, the signal, executable, signature, message,
  * context and tags as fields (docs/crashguard.md lists them), what the report leaves out
- * (redacted, or 0) and the whole report as CRASHGUARD_REPORT.  Returns 0 if it could not be
- * sent. */
-int send_to_journal(int sig, const char *report, size_t len, const char *redacted);
+ * (redacted, or 0) and the whole report as CRASHGUARD_REPORT.  A crash over the storm limit
+ * (repeat: its number in the window) has no report (0): its entry counts it instead.
+ * Returns 0 if it could not be sent. */
+int send_to_journal(int sig, const char *report, size_t len, const char *redacted, uint32_t repeat);
 /* One line saying why the last send_to_journal failed. */
 void out_journal_failure(struct cg_out *o);
 #endif

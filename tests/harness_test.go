@@ -115,8 +115,10 @@ func run(t testing.TB, o runOpts, bin string, args ...string) result {
 	ctx, cancel := context.WithTimeout(context.Background(), o.timeout)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, bin, args...)
-	// A cache of our own per test run, unless the test brings one.
-	cmd.Env = append(os.Environ(), "CRASHGUARD_CACHE_DIR="+filepath.Join(workDir, "cache"))
+	// A cache of our own per test run, unless the test brings one.  The suite crashes the
+	// same programs hundreds of times a minute: the storm limit is off unless a test
+	// (limits_test.go) sets it.
+	cmd.Env = append(os.Environ(), "CRASHGUARD_CACHE_DIR="+filepath.Join(workDir, "cache"), "CRASHGUARD_STORM_LIMIT=off")
 	cmd.Env = append(cmd.Env, o.env...)
 	if o.preload {
 		cmd.Env = append(cmd.Env, "LD_PRELOAD="+libPath)

@@ -58,7 +58,9 @@ type crash struct {
 	Signature  string    `json:"signature"`
 	Unit       string    `json:"unit,omitempty"`
 	Source     string    `json:"source"` // "journal" or the report file's path
-	report     []byte
+	// Repeat: a crash over CRASHGUARD_STORM_LIMIT, its number in the window; it has no report.
+	Repeat int `json:"repeat,omitempty"`
+	report []byte
 }
 
 func list(args []string) error {
@@ -101,8 +103,12 @@ func list(args []string) error {
 		if unit == "" {
 			unit = "-"
 		}
+		signal := c.Signal
+		if c.Repeat > 0 {
+			signal += fmt.Sprintf(" (repeat %d, no report)", c.Repeat)
+		}
 		fmt.Fprintf(tw, "%s\t%d\t%d\t%s\t%s\t%s\t%s\t%s\n", c.Time.Local().Format("2006-01-02 15:04:05 MST"),
-			c.PID, c.UID, c.Signal, c.Executable, c.Signature, unit, c.ID)
+			c.PID, c.UID, signal, c.Executable, c.Signature, unit, c.ID)
 	}
 	tw.Flush()
 	if len(crashes) == 0 {
@@ -152,6 +158,12 @@ func info(args []string) error {
 		return fmt.Errorf("no recorded crash matches %q (crashguard list shows them)", key)
 	}
 	fmt.Printf("# %s, from %s\n", match.Time.Local().Format("2006-01-02 15:04:05 MST"), match.Source)
+	if match.Repeat > 0 && len(match.report) == 0 {
+		fmt.Printf("%s in %s (pid %d, signature %s): crash %d with this signature in its storm window, "+
+			"counted but not reported in full (CRASHGUARD_STORM_LIMIT); the window's first crashes have reports\n",
+			match.Signal, match.Executable, match.PID, match.Signature, match.Repeat)
+		return nil
+	}
 	return newSymbolizer(search).report(match.report, os.Stdout)
 }
 
@@ -382,6 +394,10 @@ func journalEntry(line []byte) (crash, bool) {
 	if c.Unit == "" {
 		c.Unit = field("_SYSTEMD_USER_UNIT")
 	}
+	if c.Unit == "" { // journald could not tell, the process being gone: the entry's own
+		c.Unit = field("CRASHGUARD_UNIT")
+	}
+	c.Repeat, _ = strconv.Atoi(field("CRASHGUARD_REPEAT"))
 	c.PID, _ = strconv.Atoi(field("_PID"))
 	if uid, err := strconv.Atoi(field("_UID")); err == nil {
 		c.UID = uid
