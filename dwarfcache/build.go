@@ -55,10 +55,9 @@ func LineTable(path string, buildID []byte, budget int64) (*sigsafe.LineTable, e
 	if !ok {
 		return nil, errors.New("no debug information (not in the module, no build-id or debuglink file)")
 	}
-	df := f
+	df, ddata := f, data
 	if info.Path != path {
-		ddata, err := MapFile(info.Path)
-		if err != nil {
+		if ddata, err = MapFile(info.Path); err != nil {
 			return nil, fmt.Errorf("%s: %v", info.Path, err)
 		}
 		defer unix.Munmap(ddata)
@@ -73,7 +72,7 @@ func LineTable(path string, buildID []byte, budget int64) (*sigsafe.LineTable, e
 	if budget < 0 {
 		limit = 0 // no size bound: no deadline either
 	}
-	t, err := ExtractWithin(df, limit)
+	t, err := ExtractMapped(df, ddata, limit)
 	if err != nil {
 		return nil, err
 	}
@@ -82,23 +81,5 @@ func LineTable(path string, buildID []byte, budget int64) (*sigsafe.LineTable, e
 
 // Blob lays the tables out for the handler.
 func (t *Tables) Blob() (*sigsafe.LineTable, error) {
-	lines := make([]sigsafe.LineRow, 0, len(t.Lines))
-	for _, l := range t.Lines {
-		if l.Start > 1<<32-1 {
-			return nil, errors.New("code above 4 GiB")
-		}
-		lines = append(lines, sigsafe.LineRow{Start: uint32(l.Start), File: l.File, Line: l.Line})
-	}
-	inl := make([]sigsafe.InlineRow, 0, len(t.InlineRows))
-	for _, r := range t.InlineRows {
-		if r.Start > 1<<32-1 {
-			return nil, errors.New("code above 4 GiB")
-		}
-		inl = append(inl, sigsafe.InlineRow{Start: uint32(r.Start), Rec: r.Rec})
-	}
-	recs := make([]sigsafe.InlineRec, len(t.Recs))
-	for i, r := range t.Recs {
-		recs[i] = sigsafe.InlineRec{Name: r.Name, CallFile: r.CallFile, CallLine: r.CallLine, Parent: r.Parent}
-	}
-	return sigsafe.BuildLineTable(t.Files, lines, inl, recs)
+	return sigsafe.BuildLineTable(t.Files, t.Lines, t.InlineRows, t.Recs)
 }

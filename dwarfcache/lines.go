@@ -9,6 +9,8 @@ import (
 	"sort"
 	"time"
 
+	"crashguard/sigsafe"
+
 	"github.com/ianlancetaylor/demangle"
 )
 
@@ -18,27 +20,22 @@ const (
 	NoFile = ^uint32(0)
 )
 
-// LineRow: from Start until the next row, code comes from Files[File]:Line.
-type LineRow struct {
-	Start uint64
-	File  uint32 // NoFile: no line information here
-	Line  uint32
-}
+// LineRow: from Start until the next row, code comes from Files[File]:Line (NoFile: no
+// line information here). The handler's layout (sigsafe), so that the tables are not copied
+// to be published: addresses are 32-bit (a module's code above 4 GiB is refused).
+type LineRow = sigsafe.LineRow
 
-// InlineRow: from Start until the next row, the innermost inlined function is Recs[Rec].
-type InlineRow struct {
-	Start uint64
-	Rec   uint32 // NoRec: not inside inlined code
-}
+// InlineRow: from Start until the next row, the innermost inlined function is Recs[Rec]
+// (NoRec: not inside inlined code).
+type InlineRow = sigsafe.InlineRow
 
 // InlineRec is one inlined call: the inlined function's name, where it was called from,
-// and the inlined call it sits in (NoRec at the top: then the caller is the real function).
-type InlineRec struct {
-	Name     string
-	CallFile uint32
-	CallLine uint32
-	Parent   uint32
-}
+// and the inlined call it sits in (Parent NoRec at the top: then the caller is the real
+// function).
+type InlineRec = sigsafe.InlineRec
+
+// errAbove4GiB: the tables hold 32-bit addresses.
+var errAbove4GiB = errors.New("code above 4 GiB")
 
 // Tables is what a module's DWARF contributes to a report.
 type Tables struct {
@@ -49,11 +46,24 @@ type Tables struct {
 }
 
 type builder struct {
+	err     error  // errAbove4GiB
 	compDir string // of the compilation unit being read: relative file names are under it
 	d       *dwarf.Data
 	t       Tables
 	fileIdx map[string]uint32
-	names   map[dwarf.Offset]string
+	names   map[dwarf.Offset]string // of the current unit
+	// interned keeps one copy of each inlined function's name: the same functions are
+	// inlined in unit after unit.
+	interned  map[string]string
+	demangled map[string]string // linkage name → its interned demangled form
+}
+
+func (b *builder) intern(s string) string {
+	if i, ok := b.interned[s]; ok {
+		return i
+	}
+	b.interned[s] = s
+	return s
 }
 
 func (b *builder) file(name string) uint32 {
@@ -80,22 +90,35 @@ func Extract(f *elf.File) (*Tables, error) { return ExtractWithin(f, ExtractTime
 // ExtractWithin is Extract with a time budget (0: none). Malformed DWARF that makes Go's
 // reader panic is reported as an error.
 func ExtractWithin(f *elf.File, budget time.Duration) (t *Tables, err error) {
+	return ExtractMapped(f, nil, budget)
+}
+
+// ExtractMapped is ExtractWithin for f parsed from data, a mapping of the whole file: the
+// DWARF sections are read in place (sections.go), not copied into the heap.
+func ExtractMapped(f *elf.File, data []byte, budget time.Duration) (t *Tables, err error) {
+	var m *mappedDWARF
 	defer func() {
 		if r := recover(); r != nil {
 			t, err = nil, fmt.Errorf("malformed DWARF: %v", r)
+		}
+		if m != nil {
+			m.close()
 		}
 	}()
 	var deadline time.Time
 	if budget > 0 {
 		deadline = time.Now().Add(budget)
 	}
-	d, err := f.DWARF()
+	m, err = openMappedDWARF(f, data)
 	if err != nil {
 		return nil, fmt.Errorf("DWARF: %v", err)
 	}
-	b := &builder{d: d, fileIdx: map[string]uint32{}, names: map[dwarf.Offset]string{}}
+	d := m.data
+	b := &builder{d: d, fileIdx: map[string]uint32{}, interned: map[string]string{},
+		demangled: map[string]string{}}
 	var inl []inlineRange
 	r := d.Reader()
+	released := dwarf.Offset(0)
 	for {
 		cu, err := r.Next()
 		if err != nil {
@@ -107,15 +130,22 @@ func ExtractWithin(f *elf.File, budget time.Duration) (t *Tables, err error) {
 		if !deadline.IsZero() && time.Now().After(deadline) {
 			return nil, fmt.Errorf("DWARF needs more than the in-process time budget of %v (run `crashguard warm`)", budget)
 		}
+		if cu.Offset-released >= releaseEvery {
+			m.release()
+			released = cu.Offset
+		}
 		if cu.Tag != dwarf.TagCompileUnit && cu.Tag != dwarf.TagPartialUnit {
 			r.SkipChildren()
 			continue
 		}
 		b.compDir, _ = cu.Val(dwarf.AttrCompDir).(string)
+		b.names = map[dwarf.Offset]string{} // origins are (nearly always) in their own unit
 		var files []*dwarf.LineFile
 		if lr, err := d.LineReader(cu); err == nil && lr != nil {
 			files = lr.Files()
-			b.lines(lr)
+			if b.lines(lr); b.err != nil {
+				return nil, b.err
+			}
 		}
 		if cu.Children {
 			got, err := b.inlines(r, files)
@@ -139,14 +169,18 @@ func (b *builder) lines(lr *dwarf.LineReader) {
 		if err := lr.Next(&e); err != nil {
 			return
 		}
+		if e.Address > 1<<32-1 && (e.EndSequence || e.File != nil && e.Line > 0) {
+			b.err = errAbove4GiB
+			return
+		}
 		if e.EndSequence {
-			b.t.Lines = append(b.t.Lines, LineRow{Start: e.Address, File: NoFile})
+			b.t.Lines = append(b.t.Lines, LineRow{Start: uint32(e.Address), File: NoFile})
 			continue
 		}
 		if e.File == nil || e.Line <= 0 || e.Address == 0 {
 			continue
 		}
-		b.t.Lines = append(b.t.Lines, LineRow{Start: e.Address, File: b.file(e.File.Name), Line: uint32(e.Line)})
+		b.t.Lines = append(b.t.Lines, LineRow{Start: uint32(e.Address), File: b.file(e.File.Name), Line: uint32(e.Line)})
 	}
 }
 
@@ -172,9 +206,9 @@ func (b *builder) finishLines() {
 }
 
 type inlineRange struct {
-	lo, hi uint64
+	lo, hi uint32
 	rec    uint32
-	depth  int
+	depth  int32
 }
 
 // inlines walks one compilation unit's DIEs, recording every inlined call with its ranges.
@@ -182,7 +216,7 @@ func (b *builder) inlines(r *dwarf.Reader, files []*dwarf.LineFile) ([]inlineRan
 	var out []inlineRange
 	var stack []uint32 // per open DIE with children: the inlined call it is, or NoRec
 	current := func() (uint32, int) {
-		depth := 0
+		depth := 0 // inlined calls open around this DIE
 		rec := NoRec
 		for _, o := range stack {
 			if o != NoRec {
@@ -216,7 +250,10 @@ func (b *builder) inlines(r *dwarf.Reader, files []*dwarf.LineFile) ([]inlineRan
 			if ranges, err := b.d.Ranges(e); err == nil {
 				for _, rg := range ranges {
 					if rg[1] > rg[0] {
-						out = append(out, inlineRange{lo: rg[0], hi: rg[1], rec: rec, depth: d + 1})
+						if rg[1] > 1<<32-1 {
+							return nil, errAbove4GiB
+						}
+						out = append(out, inlineRange{lo: uint32(rg[0]), hi: uint32(rg[1]), rec: rec, depth: int32(d + 1)})
 					}
 				}
 			}
@@ -250,22 +287,22 @@ func (b *builder) callFile(e *dwarf.Entry, files []*dwarf.LineFile) uint32 {
 // originName is the inlined function's name: demangled linkage name when there is one,
 // following DW_AT_abstract_origin and DW_AT_specification.
 func (b *builder) originName(e *dwarf.Entry) string {
-	off, ok := e.Val(dwarf.AttrAbstractOrigin).(dwarf.Offset)
+	origin, ok := e.Val(dwarf.AttrAbstractOrigin).(dwarf.Offset)
 	if !ok {
-		return nameOf(e)
+		return b.nameOf(e)
 	}
-	if n, ok := b.names[off]; ok {
+	if n, ok := b.names[origin]; ok {
 		return n
 	}
 	name := "??"
 	r := b.d.Reader()
-	for hops := 0; hops < 4; hops++ {
+	for off, hops := origin, 0; hops < 4; hops++ {
 		r.Seek(off)
 		o, err := r.Next()
 		if err != nil || o == nil {
 			break
 		}
-		if n := nameOf(o); n != "" {
+		if n := b.nameOf(o); n != "" {
 			name = n
 			break
 		}
@@ -277,19 +314,27 @@ func (b *builder) originName(e *dwarf.Entry) string {
 		}
 		off = next
 	}
-	b.names[off] = name
+	b.names[origin] = name
 	return name
 }
 
-func nameOf(e *dwarf.Entry) string {
+// nameOf is e's name: its linkage name demangled (once per distinct name), or DW_AT_name;
+// one copy of each.
+func (b *builder) nameOf(e *dwarf.Entry) string {
 	if ln, ok := e.Val(dwarf.AttrLinkageName).(string); ok && ln != "" {
-		if s, err := demangle.ToString(ln); err == nil {
+		if s, ok := b.demangled[ln]; ok {
 			return s
 		}
-		return ln
+		s, err := demangle.ToString(ln)
+		if err != nil {
+			s = ln
+		}
+		s = b.intern(s)
+		b.demangled[ln] = s
+		return s
 	}
 	if n, ok := e.Val(dwarf.AttrName).(string); ok {
-		return n
+		return b.intern(n)
 	}
 	return ""
 }
@@ -300,13 +345,13 @@ func (b *builder) flattenInlines(ranges []inlineRange) {
 		return
 	}
 	type event struct {
-		at    uint64
+		at    uint32
 		start bool
-		r     int
+		r     int32
 	}
 	events := make([]event, 0, 2*len(ranges))
 	for i, r := range ranges {
-		events = append(events, event{r.lo, true, i}, event{r.hi, false, i})
+		events = append(events, event{r.lo, true, int32(i)}, event{r.hi, false, int32(i)})
 	}
 	sort.Slice(events, func(i, j int) bool {
 		if events[i].at != events[j].at {
@@ -314,7 +359,7 @@ func (b *builder) flattenInlines(ranges []inlineRange) {
 		}
 		return !events[i].start && events[j].start // ends before starts at one address
 	})
-	var active []int
+	var active []int32
 	for i := 0; i < len(events); {
 		at := events[i].at
 		for ; i < len(events) && events[i].at == at; i++ {
@@ -331,7 +376,7 @@ func (b *builder) flattenInlines(ranges []inlineRange) {
 			}
 		}
 		rec := NoRec
-		best := -1
+		best := int32(-1)
 		for _, a := range active {
 			if ranges[a].depth > best {
 				best, rec = ranges[a].depth, ranges[a].rec

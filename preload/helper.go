@@ -36,6 +36,9 @@ type HelperRequest struct {
 	Modules []Module
 }
 
+// HelperMemoryLimit is the Go heap's soft limit in a helper.
+const HelperMemoryLimit = 192 << 20
+
 // ParseHelperArgs reads a helper's arguments (without the program name).
 func ParseHelperArgs(args []string) (*HelperRequest, error) {
 	r := &HelperRequest{}
@@ -78,6 +81,11 @@ func Helper(args []string) (status int) {
 			status = 2
 		}
 	}()
+	// The helper's memory budget (docs/cache.md): the collector works harder as the heap
+	// nears it, instead of letting garbage grow to twice what is live. A soft limit: a
+	// module whose tables alone need more still gets them. GOMEMLIMIT never reaches a
+	// helper (precompute_setup.c passes on only what it names).
+	debug.SetMemoryLimit(HelperMemoryLimit)
 	req, err := ParseHelperArgs(args)
 	if err != nil {
 		debugf("helper: %v", err)
@@ -102,6 +110,7 @@ func Helper(args []string) (status int) {
 		return 1
 	}
 	defer locks.Close()
+	dwarfcache.ScratchDir = dir // compressed debug sections are decompressed there, not in memory
 	// Every lock first, so that a waiting handler knows at once what is coming.
 	var jobs []Module
 	for _, m := range req.Modules {

@@ -190,12 +190,22 @@ func BuildLineTable(files []string, lines []LineRow, inlines []InlineRow, recs [
 	recsOff := align(inlinesOff + uint64(len(inlines))*uint64(unsafe.Sizeof(C.struct_cg_inline_row{})))
 	filesOff := align(recsOff + uint64(len(recs))*uint64(unsafe.Sizeof(C.struct_cg_inline_rec{})))
 	strOff := align(filesOff + uint64(len(files))*4)
+	// Each distinct string once: the same few thousand functions are inlined hundreds of
+	// thousands of times in a large C++ library (a name per record made 116 MB of a
+	// 4 MB-of-code library's table).
 	strSize := uint64(1)
+	offsets := make(map[string]uint64, len(files))
+	add := func(s string) {
+		if _, ok := offsets[s]; !ok {
+			offsets[s] = strSize
+			strSize += uint64(len(s)) + 1
+		}
+	}
 	for _, f := range files {
-		strSize += uint64(len(f)) + 1
+		add(f)
 	}
 	for _, r := range recs {
-		strSize += uint64(len(r.Name)) + 1
+		add(r.Name)
 	}
 	total := strOff + strSize
 	for i, r := range recs {
@@ -215,12 +225,10 @@ func BuildLineTable(files []string, lines []LineRow, inlines []InlineRow, recs [
 		file_count: C.uint32_t(len(files)), files_off: C.uint32_t(filesOff),
 		strings_off: C.uint32_t(strOff), strings_size: C.uint32_t(strSize)}
 	strs := mem[strOff:]
-	pos := uint64(1)
-	put := func(s string) C.uint32_t {
-		off := pos
-		pos += uint64(copy(strs[pos:], s)) + 1
-		return C.uint32_t(off)
+	for s, off := range offsets {
+		copy(strs[off:], s)
 	}
+	put := func(s string) C.uint32_t { return C.uint32_t(offsets[s]) }
 	if len(lines) > 0 {
 		out := unsafe.Slice((*C.struct_cg_line_row)(unsafe.Pointer(&mem[linesOff])), len(lines))
 		for i, l := range lines {
