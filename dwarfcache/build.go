@@ -81,5 +81,9 @@ func LineTable(path string, buildID []byte, budget int64) (*sigsafe.LineTable, e
 
 // Blob lays the tables out for the handler.
 func (t *Tables) Blob() (*sigsafe.LineTable, error) {
-	return sigsafe.BuildLineTable(t.Files, t.Lines, t.InlineRows, t.Recs)
+	strs := t.strs
+	if strs == nil {
+		strs = sigsafe.NewStrings()
+	}
+	return sigsafe.BuildLineTableWith(strs, t.Files, t.Lines, t.InlineRows, t.Recs)
 }

@@ -37,6 +37,16 @@ type Entry struct {
 	Kind  uint32
 	Flags uint32
 	Data  []byte
+	// Pieces, when set, are the data instead, written one after the other (a large table
+	// is not joined into one buffer to be written). Decode always fills Data.
+	Pieces [][]byte
+}
+
+func (e Entry) pieces() [][]byte {
+	if e.Pieces != nil {
+		return e.Pieces
+	}
+	return [][]byte{e.Data}
 }
 
 // Checksum is the cache's content hash: 64-bit words, multiply-xorshift, little-endian;
@@ -131,15 +141,19 @@ func layout(buildID []byte, entries []Entry) ([][]byte, error) {
 	pieces := [][]byte{head}
 	pos := uint64(len(head))
 	for i, e := range entries {
+		size := 0
+		for _, p := range e.pieces() {
+			size += len(p)
+			pieces = append(pieces, p)
+		}
 		d := head[cacheHeaderSize+i*dirEntrySize:]
 		le.PutUint32(d, e.Kind)
 		le.PutUint32(d[4:], e.Flags)
 		le.PutUint64(d[8:], pos)
-		le.PutUint64(d[16:], uint64(len(e.Data)))
-		pieces = append(pieces, e.Data)
-		pad := (8 - len(e.Data)%8) % 8
+		le.PutUint64(d[16:], uint64(size))
+		pad := (8 - size%8) % 8
 		pieces = append(pieces, zeros[:pad])
-		pos += uint64(len(e.Data) + pad)
+		pos += uint64(size + pad)
 	}
 	var h checksummer
 	h.start(pos - cacheHeaderSize)
@@ -283,6 +297,11 @@ func writeAtomically(path string, data [][]byte, mode uint32) error {
 	if err == unix.EEXIST {
 		unix.Unlink(path)
 		err = unix.Linkat(unix.AT_FDCWD, from, unix.AT_FDCWD, path, unix.AT_SYMLINK_FOLLOW)
+		if err == unix.EEXIST {
+			// Another writer linked its file between our unlink and link: a whole file of
+			// the same name is in place, which is all a writer must achieve.
+			err = nil
+		}
 	}
 	if err == unix.ENOENT { // no /proc
 		return writeByRename(path, data, mode)

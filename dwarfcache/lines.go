@@ -5,7 +5,9 @@ import (
 	"debug/elf"
 	"errors"
 	"fmt"
+	"hash/maphash"
 	"path"
+	"slices"
 	"sort"
 	"time"
 
@@ -29,10 +31,11 @@ type LineRow = sigsafe.LineRow
 // (NoRec: not inside inlined code).
 type InlineRow = sigsafe.InlineRow
 
-// InlineRec is one inlined call: the inlined function's name, where it was called from,
-// and the inlined call it sits in (Parent NoRec at the top: then the caller is the real
-// function).
-type InlineRec = sigsafe.InlineRec
+// InlineRec is one inlined call: the inlined function's name (Tables.RecName), where it
+// was called from, and the inlined call it sits in (Parent NoRec at the top: then the
+// caller is the real function). The handler's layout: the name is an offset into the
+// table's strings.
+type InlineRec = sigsafe.InlineRecRow
 
 // errAbove4GiB: the tables hold 32-bit addresses.
 var errAbove4GiB = errors.New("code above 4 GiB")
@@ -43,27 +46,45 @@ type Tables struct {
 	Lines      []LineRow
 	InlineRows []InlineRow
 	Recs       []InlineRec
+	strs       *sigsafe.Strings // the names of Recs, as the line table's string section holds them
 }
 
+// RecName is the name of the inlined function of Recs[i].
+func (t *Tables) RecName(i uint32) string { return t.strs.At(t.Recs[i].NameOff) }
+
 type builder struct {
-	err     error  // errAbove4GiB
-	compDir string // of the compilation unit being read: relative file names are under it
+	compact bool      // sequences are compacted as they are read (addSequence)
+	seq     []LineRow // the sequence being read
+	spans   []span    // every sequence's address range
+	err     error     // errAbove4GiB
+	compDir string    // of the compilation unit being read: relative file names are under it
 	d       *dwarf.Data
 	t       Tables
 	fileIdx map[string]uint32
 	names   map[dwarf.Offset]string // of the current unit
-	// interned keeps one copy of each inlined function's name: the same functions are
-	// inlined in unit after unit.
-	interned  map[string]string
-	demangled map[string]string // linkage name → its interned demangled form
+	// demangled: the hash of a linkage name → its demangled form, as interned (the same
+	// functions are inlined in unit after unit: each is demangled once, and its name is
+	// held once, in the line table's string section).
+	demangled map[uint64]string
+	seed      maphash.Seed
 }
 
 func (b *builder) intern(s string) string {
-	if i, ok := b.interned[s]; ok {
-		return i
+	_, kept, err := b.t.strs.Add(s)
+	if err != nil {
+		b.err = err
+		return ""
 	}
-	b.interned[s] = s
-	return s
+	return kept
+}
+
+// offset is s's offset in the strings (s is interned already: a lookup).
+func (b *builder) offset(s string) uint32 {
+	off, _, err := b.t.strs.Add(s)
+	if err != nil {
+		b.err = err
+	}
+	return off
 }
 
 func (b *builder) file(name string) uint32 {
@@ -113,9 +134,17 @@ func ExtractMapped(f *elf.File, data []byte, budget time.Duration) (t *Tables, e
 	if err != nil {
 		return nil, fmt.Errorf("DWARF: %v", err)
 	}
+	t, err = extract(m, deadline, budget, true)
+	if err == errSequencesOverlap {
+		t, err = extract(m, deadline, budget, false) // rows as they are, as many as they are
+	}
+	return t, err
+}
+
+func extract(m *mappedDWARF, deadline time.Time, budget time.Duration, compact bool) (*Tables, error) {
 	d := m.data
-	b := &builder{d: d, fileIdx: map[string]uint32{}, interned: map[string]string{},
-		demangled: map[string]string{}}
+	b := &builder{d: d, fileIdx: map[string]uint32{}, demangled: map[uint64]string{}, seed: maphash.MakeSeed(), compact: compact}
+	b.t.strs = sigsafe.NewStrings()
 	var inl []inlineRange
 	r := d.Reader()
 	released := dwarf.Offset(0)
@@ -149,12 +178,19 @@ func ExtractMapped(f *elf.File, data []byte, budget time.Duration) (t *Tables, e
 		}
 		if cu.Children {
 			got, err := b.inlines(r, files)
+			if err == nil {
+				err = b.err
+			}
 			if err != nil {
 				return nil, err
 			}
 			inl = append(inl, got...)
 		}
 	}
+	if b.compact && b.compactedOverlap() {
+		return nil, errSequencesOverlap
+	}
+	b.spans = nil
 	b.finishLines()
 	b.flattenInlines(inl)
 	if len(b.t.Lines) == 0 && len(b.t.InlineRows) == 0 {
@@ -163,25 +199,148 @@ func ExtractMapped(f *elf.File, data []byte, budget time.Duration) (t *Tables, e
 	return &b.t, nil
 }
 
+// lines reads one unit's line program, a sequence (the rows of one stretch of code, ending
+// in an end-of-sequence row) at a time.
 func (b *builder) lines(lr *dwarf.LineReader) {
 	var e dwarf.LineEntry
+	seq := b.seq[:0]
+	raw := false // the sequence began at address 0 (code the linker discarded)
+	first := true
+	defer func() { b.seq = seq[:0] }()
 	for {
 		if err := lr.Next(&e); err != nil {
+			b.addSequence(seq, true) // unterminated: as it is
 			return
+		}
+		if first {
+			raw, first = e.Address == 0, false
 		}
 		if e.Address > 1<<32-1 && (e.EndSequence || e.File != nil && e.Line > 0) {
 			b.err = errAbove4GiB
 			return
 		}
 		if e.EndSequence {
-			b.t.Lines = append(b.t.Lines, LineRow{Start: uint32(e.Address), File: NoFile})
+			seq = append(seq, LineRow{Start: uint32(e.Address), File: NoFile})
+			b.addSequence(seq, raw)
+			seq, first = seq[:0], true
 			continue
 		}
 		if e.File == nil || e.Line <= 0 || e.Address == 0 {
 			continue
 		}
-		b.t.Lines = append(b.t.Lines, LineRow{Start: uint32(e.Address), File: b.file(e.File.Name), Line: uint32(e.Line)})
+		seq = append(seq, LineRow{Start: uint32(e.Address), File: b.file(e.File.Name), Line: uint32(e.Line)})
 	}
+}
+
+// A line program has several rows per line of source (statement boundaries, columns,
+// views): about three rows are read for each row kept. addSequence drops the redundant
+// ones of a sequence as it is read, instead of holding them all until finishLines: the rows
+// strictly inside the sequence's address range (its rows at its first and last address are
+// kept as they are) become one row per address — the last, as finishLines keeps — and a row
+// that repeats the previous row's file and line is dropped. That is finishLines' result
+// only if no other sequence has rows inside that range: compactedOverlap checks it at the
+// end, and the DWARF is read again without compaction if one does (sequences of code the
+// linker discarded, at address 0, are never compacted).
+func (b *builder) addSequence(seq []LineRow, raw bool) {
+	if len(seq) == 0 {
+		return
+	}
+	lo, hi := seq[0].Start, seq[len(seq)-1].Start
+	ascending := true
+	for i := 1; i < len(seq); i++ {
+		if seq[i].Start < seq[i-1].Start {
+			ascending = false
+			break
+		}
+	}
+	if !b.compact || raw || !ascending || len(seq) < 4 {
+		b.t.Lines = append(b.t.Lines, seq...)
+		if b.compact {
+			b.spans = append(b.spans, span{lo: min(lo, hi), hi: max(lo, hi)})
+		}
+		return
+	}
+	i := 0
+	for i < len(seq) && seq[i].Start == lo {
+		i++
+	}
+	j := len(seq)
+	for j > i && seq[j-1].Start == hi {
+		j--
+	}
+	start := len(b.t.Lines)
+	b.t.Lines = append(b.t.Lines, seq[:i]...)
+	kept := len(b.t.Lines)
+	for _, row := range seq[i:j] { // each has a file: the end row is at hi
+		if n := len(b.t.Lines); n > kept {
+			last := &b.t.Lines[n-1]
+			if last.Start == row.Start {
+				*last = row
+				continue
+			}
+			if last.File == row.File && last.Line == row.Line {
+				continue
+			}
+		}
+		b.t.Lines = append(b.t.Lines, row)
+	}
+	b.t.Lines = append(b.t.Lines, seq[j:]...)
+	b.spans = append(b.spans, span{lo: lo, hi: hi, compacted: true, first: start, n: len(b.t.Lines) - start})
+}
+
+// span is the address range of one sequence's rows; a compacted one's rows are
+// Lines[first:first+n].
+type span struct {
+	lo, hi    uint32
+	compacted bool
+	first, n  int
+}
+
+// errSequencesOverlap: a compacted sequence shares addresses with another one.
+var errSequencesOverlap = errors.New("line sequences overlap")
+
+// compactedOverlap says whether some sequence has rows strictly inside a compacted
+// sequence's range. Copies of one sequence are not: C++ inline functions are compiled in
+// every unit that uses them, and the linker points the debug information of the copies it
+// discards at the copy it keeps; identical rows at identical addresses change nothing.
+func (b *builder) compactedOverlap() bool {
+	spans := b.spans
+	sort.Slice(spans, func(i, j int) bool {
+		if spans[i].lo != spans[j].lo {
+			return spans[i].lo < spans[j].lo
+		}
+		return spans[i].hi < spans[j].hi
+	})
+	same := func(x, y span) bool {
+		return x.compacted && y.compacted && x.lo == y.lo && x.hi == y.hi && x.n == y.n &&
+			slices.Equal(b.t.Lines[x.first:x.first+x.n], b.t.Lines[y.first:y.first+y.n])
+	}
+	out := spans[:0]
+	for _, c := range spans {
+		if n := len(out); n > 0 && same(out[n-1], c) {
+			continue
+		}
+		out = append(out, c)
+	}
+	spans = out
+	var maxHi uint32
+	for k, c := range spans {
+		if k > 0 && c.compacted && maxHi > c.lo { // one that starts no later reaches inside
+			return true
+		}
+		if c.compacted {
+			for _, s := range spans[k+1:] {
+				if s.lo >= c.hi {
+					break
+				}
+				if s.hi > c.lo {
+					return true
+				}
+			}
+		}
+		maxHi = max(maxHi, c.hi)
+	}
+	return false
 }
 
 // finishLines sorts the rows; at one address the last row wins (earlier ones cover no
@@ -245,7 +404,7 @@ func (b *builder) inlines(r *dwarf.Reader, files []*dwarf.LineFile) ([]inlineRan
 		if e.Tag == dwarf.TagInlinedSubroutine {
 			parent, d := current()
 			rec = uint32(len(b.t.Recs))
-			b.t.Recs = append(b.t.Recs, InlineRec{Name: b.originName(e), Parent: parent,
+			b.t.Recs = append(b.t.Recs, InlineRec{NameOff: b.offset(b.originName(e)), Parent: parent,
 				CallFile: b.callFile(e, files), CallLine: uint32(intAttr(e, dwarf.AttrCallLine))})
 			if ranges, err := b.d.Ranges(e); err == nil {
 				for _, rg := range ranges {
@@ -322,7 +481,8 @@ func (b *builder) originName(e *dwarf.Entry) string {
 // one copy of each.
 func (b *builder) nameOf(e *dwarf.Entry) string {
 	if ln, ok := e.Val(dwarf.AttrLinkageName).(string); ok && ln != "" {
-		if s, ok := b.demangled[ln]; ok {
+		key := maphash.String(b.seed, ln)
+		if s, ok := b.demangled[key]; ok {
 			return s
 		}
 		s, err := demangle.ToString(ln)
@@ -330,7 +490,7 @@ func (b *builder) nameOf(e *dwarf.Entry) string {
 			s = ln
 		}
 		s = b.intern(s)
-		b.demangled[ln] = s
+		b.demangled[key] = s
 		return s
 	}
 	if n, ok := e.Val(dwarf.AttrName).(string); ok {

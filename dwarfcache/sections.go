@@ -135,6 +135,7 @@ func (m *mappedDWARF) section(s *elf.Section) ([]byte, error) {
 	if _, err := r.Seek(0, io.SeekStart); err != nil {
 		return nil, err
 	}
+	defer m.dropFileRange(s.Offset, s.FileSize) // the compressed bytes are read once
 	size := s.Size
 	if size > maxSectionSize {
 		return nil, fmt.Errorf("decompressed size %d out of range", size)
@@ -197,11 +198,19 @@ func (w fdWriter) Write(p []byte) (int, error) {
 	return n, nil
 }
 
+// dropFileRange drops the pages of the file mapping in [off, off+size).
+func (m *mappedDWARF) dropFileRange(off, size uint64) {
+	if off >= uint64(len(m.file)) || size > uint64(len(m.file))-off {
+		return
+	}
+	lo := off &^ (uint64(unix.Getpagesize()) - 1)
+	unix.Madvise(m.file[lo:off+size], unix.MADV_DONTNEED)
+}
+
 // release drops the pages read so far from the process (not from the page cache).
 func (m *mappedDWARF) release() {
 	if m.lo < m.hi {
-		lo := m.lo &^ (uint64(unix.Getpagesize()) - 1)
-		unix.Madvise(m.file[lo:m.hi], unix.MADV_DONTNEED)
+		m.dropFileRange(m.lo, m.hi-m.lo)
 	}
 	for _, t := range m.temps {
 		unix.Madvise(t, unix.MADV_DONTNEED)

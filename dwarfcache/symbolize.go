@@ -26,7 +26,7 @@ func (t *Tables) Symbolize(addr uint64, outerName string) []string {
 	}
 	for depth := 0; rec != NoRec && depth < 64; depth++ {
 		r := t.Recs[rec]
-		out = append(out, r.Name+" "+loc(file, ln))
+		out = append(out, t.RecName(rec)+" "+loc(file, ln))
 		file, ln = r.CallFile, r.CallLine
 		rec = r.Parent
 	}

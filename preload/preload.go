@@ -34,7 +34,7 @@ func (b *Built) CacheEntries() []dwarfcache.Entry {
 	var entries []dwarfcache.Entry
 	for _, kind := range tableKinds {
 		if t, ok := b.Tables[kind]; ok {
-			entries = append(entries, dwarfcache.Entry{Kind: uint32(kind), Data: t.Bytes()})
+			entries = append(entries, dwarfcache.Entry{Kind: uint32(kind), Pieces: t.Pieces()})
 		} else {
 			entries = append(entries, dwarfcache.Entry{Kind: uint32(kind), Flags: dwarfcache.FlagNote, Data: []byte(b.Notes[kind])})
 		}
