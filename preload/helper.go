@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"crashguard/debuginfod"
 	"crashguard/dwarfcache"
 	"crashguard/sigsafe"
 
@@ -111,8 +112,11 @@ func Helper(args []string) (status int) {
 	}
 	defer locks.Close()
 	dwarfcache.ScratchDir = dir // compressed debug sections are decompressed there, not in memory
+	// The host's DEBUGINFOD_URLS (passed on by precompute_setup.c; never by an AT_SECURE
+	// host, which starts no helper): debug information found nowhere here is fetched.
+	dwarfcache.Debuginfod = debuginfod.FromEnv()
 	// Every lock first, so that a waiting handler knows at once what is coming.
-	var jobs []Module
+	var jobs, fetches []Module
 	for _, m := range req.Modules {
 		if err := locks.TryLock(m.BuildID); err != nil {
 			debugf("%s: %v", m.Path, err)
@@ -122,8 +126,15 @@ func Helper(args []string) (status int) {
 			locks.Unlock(m.BuildID)
 			continue
 		}
-		jobs = append(jobs, m)
+		// Modules whose debug information must be downloaded come last: a slow server
+		// holds back no other module's tables (a crashing host waits for them).
+		if dwarfcache.Debuginfod != nil && !dwarfcache.HasLocalDebugInfo(m.Path, m.BuildID) {
+			fetches = append(fetches, m)
+		} else {
+			jobs = append(jobs, m)
+		}
 	}
+	jobs = append(jobs, fetches...)
 	for _, m := range jobs {
 		buildAndStore(dir, m)
 		locks.Unlock(m.BuildID)
@@ -179,8 +190,12 @@ func buildAndStore(dir string, m Module) {
 		debugf("%s: built in %v; cache not written: %v", m.Path, time.Since(start).Round(time.Millisecond), err)
 		return
 	}
-	debugf("%s: built in %v; cached to %s", m.Path, time.Since(start).Round(time.Millisecond),
-		dwarfcache.CachePath(dir, m.BuildID))
+	lines := "no file:line"
+	if b.LinesFrom != "" {
+		lines = "file:line " + b.LinesFrom
+	}
+	debugf("%s: built in %v; cached to %s; %s", m.Path, time.Since(start).Round(time.Millisecond),
+		dwarfcache.CachePath(dir, m.BuildID), lines)
 }
 
 // debugf writes one line when CRASHGUARD_DEBUG is on: to stderr for "1" (the helper keeps

@@ -2,7 +2,8 @@
 # tests/run.sh — the whole test suite, from a fresh machine.
 #
 # Installs what the tests compile and run with when missing (gcc, g++, binutils, gdb and
-# llvm-symbolizer as ground truth, clang for clang-built crashers, util-linux tools),
+# llvm-symbolizer as ground truth, clang for clang-built crashers, util-linux tools, the
+# debuginfod server and client of elfutils),
 # checks formatting and static analysis (gofmt, go vet, the C sources with -Wall -Wextra
 # -Werror), then runs every Go test: unit tests of the parsers and the integration tests in
 # tests/, which build libcrashguard.so and run small crashers under it.
@@ -11,7 +12,8 @@ cd "$(dirname "$0")/.."
 
 need=()
 for tool in gcc:gcc g++:g++ nm:binutils objcopy:binutils gdb:gdb setpriv:util-linux \
-            unshare:util-linux llvm-symbolizer:llvm clang:clang xz:xz-utils; do
+            unshare:util-linux llvm-symbolizer:llvm clang:clang xz:xz-utils \
+            debuginfod:debuginfod debuginfod-find:debuginfod; do
   command -v "${tool%%:*}" >/dev/null || need+=("${tool#*:}")
 done
 if [ ${#need[@]} -gt 0 ]; then

@@ -3,7 +3,7 @@
 //	crashguard warm [--dir DIR | --system] [--library LIB] PATH...
 //	crashguard inspect MODULE
 //	crashguard check [--library LIB] [PROGRAM [ARG...]]
-//	crashguard symbolize [--search DIR]... [REPORT]
+//	crashguard symbolize [--search DIR]... [--debuginfod URL] [REPORT]
 //
 // docs/crashguard.md describes each command.
 package main
@@ -23,6 +23,7 @@ import (
 	"strings"
 	"time"
 
+	"crashguard/debuginfod"
 	"crashguard/dwarfcache"
 	"crashguard/preload"
 	"crashguard/sigsafe"
@@ -37,9 +38,10 @@ func usage() {
       print what the tables know about one module
   crashguard check [--library LIB] [PROGRAM [ARG...]]
       run PROGRAM (default /bin/true) under the library with CRASHGUARD_DEBUG=1
-  crashguard symbolize [--search DIR]... [REPORT]
+  crashguard symbolize [--search DIR]... [--debuginfod URL] [REPORT]
       print a text report (file or stdin) again with names, file:line and inlined calls,
-      finding each module by build-id (its path, the debug directories, the DIRs)
+      finding each module by build-id (its path, the debug directories, the DIRs) and its
+      debug information there or from debuginfod (DEBUGINFOD_URLS, or URL)
 `)
 	os.Exit(2)
 }
@@ -97,6 +99,9 @@ func warm(args []string) error {
 	if fs.NArg() == 0 {
 		return errors.New("warm: name at least one program or library")
 	}
+	// Debug information that is nowhere here comes from DEBUGINFOD_URLS' servers, saved in
+	// their client cache.
+	dwarfcache.Debuginfod = debuginfod.FromEnv()
 	paths := fs.Args()
 	if *library != "" {
 		paths = append(paths, *library)
@@ -266,7 +271,8 @@ func summary(b *preload.Built) string {
 	}
 	if t, ok := b.Tables[sigsafe.Lines]; ok {
 		d := t.Bytes()
-		parts = append(parts, fmt.Sprintf("%d line rows, %d inlined calls, %d files", le.Uint32(d[16:]), le.Uint32(d[32:]), le.Uint32(d[40:])))
+		parts = append(parts, fmt.Sprintf("%d line rows, %d inlined calls, %d files (debug information %s)",
+			le.Uint32(d[16:]), le.Uint32(d[32:]), le.Uint32(d[40:]), b.LinesFrom))
 	} else {
 		parts = append(parts, "no file:line ("+b.Notes[sigsafe.Lines]+")")
 	}
