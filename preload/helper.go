@@ -190,12 +190,13 @@ func buildAndStore(dir string, m Module) {
 		debugf("%s: built in %v; cache not written: %v", m.Path, time.Since(start).Round(time.Millisecond), err)
 		return
 	}
-	lines := "no file:line"
+	lines := "no file:line: " + b.Notes[sigsafe.Lines]
 	if b.LinesFrom != "" {
 		lines = "file:line " + b.LinesFrom
 	}
-	debugf("%s: built in %v; cached to %s; %s", m.Path, time.Since(start).Round(time.Millisecond),
-		dwarfcache.CachePath(dir, m.BuildID), lines)
+	debugf("%s: built in %v; cached to %s", m.Path, time.Since(start).Round(time.Millisecond),
+		dwarfcache.CachePath(dir, m.BuildID))
+	debugf("%s: %s", m.Path, lines)
 }
 
 // debugf writes one line when CRASHGUARD_DEBUG is on: to stderr for "1" (the helper keeps
