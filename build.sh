@@ -6,7 +6,9 @@
 #
 # Needs Go (go.mod's version), gcc and binutils.  The library has two parts:
 #   1. the Go part: go build -buildmode=c-shared of this module (export.go, preload/,
-#      dwarfcache/), exporting nothing.  It only ever runs in the helper process;
+#      dwarfcache/, debuginfod/), exporting nothing.  It only ever runs in the helper
+#      process.  Built without net/http's HTTP/2 (tag nethttpomithttp2: debuginfod servers
+#      speak HTTP/1.1; 0.45 MB less);
 #   2. the C part: the handler (sigsafe/), the interposers, the constructor and the helper's
 #      entry (helper_main.c: the library is also a program, run by the dynamic loader),
 #      compiled with gcc, linked with a version script (export only what we interpose) and
@@ -40,7 +42,7 @@ build_id=$(find . -path ./tests -prune -o -path ./bench -prune -o -path ./packag
 
 # 1. The Go part.
 echo '{ local: *; };' > "$tmp/go-part.map"
-CGO_ENABLED=1 go build -buildmode=c-shared -trimpath \
+CGO_ENABLED=1 go build -buildmode=c-shared -trimpath -tags nethttpomithttp2 \
   -ldflags="-w -extldflags '-Wl,--version-script=$tmp/go-part.map -Wl,-z,now -Wl,-z,relro'" \
   -o "$tmp/go-part.so" .
 go_part=$tmp/go-part.so

@@ -94,6 +94,12 @@ h_libc=$(helper "$libc")
 llvm=$(ls /usr/lib/x86_64-linux-gnu/libLLVM-*.so.1 2>/dev/null | head -1 || true)
 if [ -n "$llvm" ]; then h_llvm=$(helper "$(readlink -f "$llvm")"); llvm_debug=$(ls /usr/lib/debug/.build-id/"$(buildid "$llvm" | cut -c1-2)"/"$(buildid "$llvm" | cut -c3-)".debug 2>/dev/null || true); else h_llvm='nan nan nan'; fi
 h_none=$("$tmp/spawn" 20 "$loader" --argv0 crashguard "$lib" --helper --library="$lib" --dir="$cold" --)
+# Large DWARF (bench/bigdwarf.sh DIR, minutes of g++): BIGDWARF=DIR adds the helper on it.
+h_big='' h_bigdbg=''
+if [ -n "${BIGDWARF:-}" ] && [ -f "$BIGDWARF/libbig.so" ]; then
+  h_big=$(helper "$BIGDWARF/libbig.so")
+  h_bigdbg=$(CRASHGUARD_DEBUG_DIRS=$BIGDWARF/debug helper "$BIGDWARF/stripped/libbig.so")
+fi
 
 c0=$(python3 bench/crashtime.py 30 -- "$tmp/crash20")
 c1=$(python3 bench/crashtime.py 20 "CRASHGUARD_CACHE_DIR={fresh}" LD_PRELOAD=$lib -- "$tmp/crash20")
@@ -111,7 +117,7 @@ n_bw=$(named LD_PRELOAD=$tmp/backward.so); n_ab=$(named LD_PRELOAD=$tmp/absl.so)
 
 mkdir -p bench/results
 export k0 k1 k2 i0 i2 t0 t1 t2 t3 t4 w0 w1 w2 we u0 u1 u2 ue s0 s1 s2 s3 s4 st0 st1 st2 st3 st4 \
-  h_libc h_llvm h_none llvm llvm_debug c0 c1 c2 u2f u402 bw ab n_ours n_cold n_bw n_ab
+  h_libc h_llvm h_none h_big h_bigdbg llvm llvm_debug c0 c1 c2 u2f u402 bw ab n_ours n_cold n_bw n_ab
 python3 > bench/results/latest.md <<'PY'
 import os
 e = os.environ
@@ -149,6 +155,10 @@ print(f"| libc with its debug file (symbols, unwind rules, lines, inlines) | {hl
 dbg = "with" if e.get("llvm_debug") else "no debug information installed:"
 print(f"| {os.path.basename(e.get('llvm') or 'libLLVM')} ({dbg} symbols, unwind rules) | {hm[0]/1e3:.0f} ms | {hm[1]/1e3:.0f} ms | {hm[2]/1024:.0f} MiB |")
 print(f"| nothing to do (no usable directory: exits before loading Go) | {hn[0]/1e3:.2f} ms | {hn[1]/1e3:.2f} ms | {hn[2]/1024:.1f} MiB |")
+if e.get("h_big"):
+    hb, hd = f("h_big"), f("h_bigdbg")
+    print(f"| generated library, DWARF embedded (`bench/bigdwarf.sh`) | {hb[0]/1e3:.0f} ms | {hb[1]/1e3:.0f} ms | {hb[2]/1024:.0f} MiB |")
+    print(f"| the same stripped, with its compressed debug file | {hd[0]/1e3:.0f} ms | {hd[1]/1e3:.0f} ms | {hd[2]/1024:.0f} MiB |")
 print()
 bw, ab = float(e["bw"].split()[1]), float(e["ab"].split()[1])
 print("| same 20-frame crash (19 frames of `descend`) | crashguard (warm) | backward-cpp + libdw | Abseil failure signal handler |")

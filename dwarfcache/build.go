@@ -3,7 +3,6 @@ package dwarfcache
 import (
 	"bytes"
 	"debug/elf"
-	"errors"
 	"fmt"
 
 	"crashguard/sigsafe"
@@ -21,59 +20,26 @@ func debugSize(f *elf.File) int64 {
 	return n
 }
 
-// DebugFile returns the separate debug file of the module at path, if there is one.
-func DebugFile(path string, buildID []byte) (string, bool) {
-	data, err := MapFile(path)
-	if err != nil {
-		return "", false
-	}
-	defer unix.Munmap(data)
-	f, err := elf.NewFile(bytes.NewReader(data))
-	if err != nil {
-		return "", false
-	}
-	info, ok := FindDebugInfo(path, f, buildID)
-	if !ok || info.Path == path {
-		return "", false
-	}
-	return info.Path, true
-}
-
-// LineTable finds the module's debug information and builds its line table blob.
+// LineTable builds the line table blob from the debug information Locate found.
 // budget < 0 means no limit.
-func LineTable(path string, buildID []byte, budget int64) (*sigsafe.LineTable, error) {
-	data, err := MapFile(path)
+func LineTable(info DebugInfo, budget int64) (*sigsafe.LineTable, error) {
+	data, err := MapFile(info.Path)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("%s: %v", info.Path, err)
 	}
 	defer unix.Munmap(data)
 	f, err := elf.NewFile(bytes.NewReader(data))
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("%s: %v", info.Path, err)
 	}
-	info, ok := FindDebugInfo(path, f, buildID)
-	if !ok {
-		return nil, errors.New("no debug information (not in the module, no build-id or debuglink file)")
-	}
-	df := f
-	if info.Path != path {
-		ddata, err := MapFile(info.Path)
-		if err != nil {
-			return nil, fmt.Errorf("%s: %v", info.Path, err)
-		}
-		defer unix.Munmap(ddata)
-		if df, err = elf.NewFile(bytes.NewReader(ddata)); err != nil {
-			return nil, fmt.Errorf("%s: %v", info.Path, err)
-		}
-	}
-	if size := debugSize(df); budget >= 0 && size > budget {
+	if size := debugSize(f); budget >= 0 && size > budget {
 		return nil, fmt.Errorf("debug information of %d KiB exceeds the budget of %d KiB", size>>10, budget>>10)
 	}
 	limit := ExtractTimeBudget
 	if budget < 0 {
 		limit = 0 // no size bound: no deadline either
 	}
-	t, err := ExtractWithin(df, limit)
+	t, err := ExtractMapped(f, data, limit)
 	if err != nil {
 		return nil, err
 	}
@@ -82,23 +48,9 @@ func LineTable(path string, buildID []byte, budget int64) (*sigsafe.LineTable, e
 
 // Blob lays the tables out for the handler.
 func (t *Tables) Blob() (*sigsafe.LineTable, error) {
-	lines := make([]sigsafe.LineRow, 0, len(t.Lines))
-	for _, l := range t.Lines {
-		if l.Start > 1<<32-1 {
-			return nil, errors.New("code above 4 GiB")
-		}
-		lines = append(lines, sigsafe.LineRow{Start: uint32(l.Start), File: l.File, Line: l.Line})
+	strs := t.strs
+	if strs == nil {
+		strs = sigsafe.NewStrings()
 	}
-	inl := make([]sigsafe.InlineRow, 0, len(t.InlineRows))
-	for _, r := range t.InlineRows {
-		if r.Start > 1<<32-1 {
-			return nil, errors.New("code above 4 GiB")
-		}
-		inl = append(inl, sigsafe.InlineRow{Start: uint32(r.Start), Rec: r.Rec})
-	}
-	recs := make([]sigsafe.InlineRec, len(t.Recs))
-	for i, r := range t.Recs {
-		recs[i] = sigsafe.InlineRec{Name: r.Name, CallFile: r.CallFile, CallLine: r.CallLine, Parent: r.Parent}
-	}
-	return sigsafe.BuildLineTable(t.Files, lines, inl, recs)
+	return sigsafe.BuildLineTableWith(strs, t.Files, t.Lines, t.InlineRows, t.Recs)
 }

@@ -37,6 +37,16 @@ type Entry struct {
 	Kind  uint32
 	Flags uint32
 	Data  []byte
+	// Pieces, when set, are the data instead, written one after the other (a large table
+	// is not joined into one buffer to be written). Decode always fills Data.
+	Pieces [][]byte
+}
+
+func (e Entry) pieces() [][]byte {
+	if e.Pieces != nil {
+		return e.Pieces
+	}
+	return [][]byte{e.Data}
 }
 
 // Checksum is the cache's content hash: 64-bit words, multiply-xorshift, little-endian;
@@ -100,34 +110,99 @@ func CachePath(dir string, buildID []byte) string {
 
 // Encode lays out a cache file.
 func Encode(buildID []byte, entries []Entry) ([]byte, error) {
+	pieces, err := layout(buildID, entries)
+	if err != nil {
+		return nil, err
+	}
+	var b []byte
+	for _, p := range pieces {
+		b = append(b, p...)
+	}
+	return b, nil
+}
+
+var zeros [8]byte
+
+// layout returns a cache file as pieces to write one after the other — the header and
+// directory, then each entry and its padding — without copying the entries: a large
+// module's tables are not held twice.
+func layout(buildID []byte, entries []Entry) ([][]byte, error) {
 	if len(buildID) == 0 || len(buildID) > 32 {
 		return nil, errors.New("build-id missing or longer than 32 bytes")
 	}
 	off := uint64(cacheHeaderSize + dirEntrySize*len(entries))
-	off = (off + 7) &^ 7
-	size := off
-	for _, e := range entries {
-		size = (size + uint64(len(e.Data)) + 7) &^ 7
-	}
-	b := make([]byte, size)
+	head := make([]byte, (off+7)&^7)
 	le := binary.LittleEndian
-	copy(b, cacheMagic)
-	le.PutUint32(b[8:], cacheVersion)
-	le.PutUint32(b[12:], uint32(len(entries)))
-	copy(b[16:48], buildID)
-	le.PutUint32(b[48:], uint32(len(buildID)))
-	pos := off
+	copy(head, cacheMagic)
+	le.PutUint32(head[8:], cacheVersion)
+	le.PutUint32(head[12:], uint32(len(entries)))
+	copy(head[16:48], buildID)
+	le.PutUint32(head[48:], uint32(len(buildID)))
+	pieces := [][]byte{head}
+	pos := uint64(len(head))
 	for i, e := range entries {
-		d := b[cacheHeaderSize+i*dirEntrySize:]
+		size := 0
+		for _, p := range e.pieces() {
+			size += len(p)
+			pieces = append(pieces, p)
+		}
+		d := head[cacheHeaderSize+i*dirEntrySize:]
 		le.PutUint32(d, e.Kind)
 		le.PutUint32(d[4:], e.Flags)
 		le.PutUint64(d[8:], pos)
-		le.PutUint64(d[16:], uint64(len(e.Data)))
-		copy(b[pos:], e.Data)
-		pos = (pos + uint64(len(e.Data)) + 7) &^ 7
+		le.PutUint64(d[16:], uint64(size))
+		pad := (8 - size%8) % 8
+		pieces = append(pieces, zeros[:pad])
+		pos += uint64(size + pad)
 	}
-	le.PutUint64(b[56:], Checksum(b[cacheHeaderSize:]))
-	return b, nil
+	var h checksummer
+	h.start(pos - cacheHeaderSize)
+	h.write(head[cacheHeaderSize:])
+	for _, p := range pieces[1:] {
+		h.write(p)
+	}
+	le.PutUint64(head[56:], h.sum())
+	return pieces, nil
+}
+
+// checksummer is Checksum over bytes given in pieces.
+type checksummer struct {
+	h    uint64
+	tail [8]byte
+	n    int // bytes in tail
+}
+
+func (c *checksummer) start(total uint64) { c.h = 0x9e3779b97f4a7c15 ^ total }
+
+func (c *checksummer) word(w uint64) {
+	c.h ^= w
+	c.h *= 0xff51afd7ed558ccd
+	c.h ^= c.h >> 32
+}
+
+func (c *checksummer) write(b []byte) {
+	for c.n > 0 && len(b) > 0 {
+		c.tail[c.n] = b[0]
+		c.n, b = c.n+1, b[1:]
+		if c.n == 8 {
+			c.word(binary.LittleEndian.Uint64(c.tail[:]))
+			c.n = 0
+		}
+	}
+	for len(b) >= 8 {
+		c.word(binary.LittleEndian.Uint64(b))
+		b = b[8:]
+	}
+	c.n = copy(c.tail[:], b)
+}
+
+func (c *checksummer) sum() uint64 {
+	var t [8]byte
+	copy(t[:], c.tail[:c.n])
+	h := c.h ^ binary.LittleEndian.Uint64(t[:])
+	h *= 0xc4ceb9fe1a85ec53
+	h ^= h >> 29
+	return h
 }
 
 // Decode validates a cache file for buildID and returns its entries (aliasing b).
@@ -183,7 +258,7 @@ func StoreShared(dir string, buildID []byte, entries []Entry) error {
 }
 
 func store(dir string, buildID []byte, entries []Entry, dirMode uint32) error {
-	b, err := Encode(buildID, entries)
+	pieces, err := layout(buildID, entries)
 	if err != nil {
 		return err
 	}
@@ -191,7 +266,7 @@ func store(dir string, buildID []byte, entries []Entry, dirMode uint32) error {
 	if err := mkdirAll(filepath.Dir(final), dirMode); err != nil {
 		return err
 	}
-	return WriteAtomically(final, b, 0o644)
+	return writeAtomically(final, pieces, 0o644)
 }
 
 // WriteAtomically puts data at path so that a reader sees the whole file or none, and a
@@ -199,6 +274,10 @@ func store(dir string, buildID []byte, entries []Entry, dirMode uint32) error {
 // data goes into an unnamed file in the target directory (O_TMPFILE), which is linked into
 // place once complete. Where O_TMPFILE is not supported, a temporary name and rename.
 func WriteAtomically(path string, data []byte, mode uint32) error {
+	return writeAtomically(path, [][]byte{data}, mode)
+}
+
+func writeAtomically(path string, data [][]byte, mode uint32) error {
 	dir := filepath.Dir(path)
 	fd, err := unix.Open(dir, unix.O_TMPFILE|unix.O_WRONLY|unix.O_CLOEXEC, mode)
 	if err != nil {
@@ -219,7 +298,9 @@ func WriteAtomically(path string, data []byte, mode uint32) error {
 		unix.Unlink(path)
 		err = unix.Linkat(unix.AT_FDCWD, from, unix.AT_FDCWD, path, unix.AT_SYMLINK_FOLLOW)
 		if err == unix.EEXIST {
-			err = nil // a concurrent writer linked its own, as complete as ours, in between
+			// Another writer linked its file between our unlink and link: a whole file of
+			// the same name is in place, which is all a writer must achieve.
+			err = nil
 		}
 	}
 	if err == unix.ENOENT { // no /proc
@@ -233,7 +314,7 @@ func WriteAtomically(path string, data []byte, mode uint32) error {
 
 var tmpCounter atomic.Uint64
 
-func writeByRename(path string, data []byte, mode uint32) error {
+func writeByRename(path string, data [][]byte, mode uint32) error {
 	// pid and a per-process counter: goroutines share OS threads, so a tid is not unique.
 	tmp := path + ".tmp." + strconv.Itoa(unix.Getpid()) + "." + strconv.FormatUint(tmpCounter.Add(1), 10)
 	fd, err := unix.Open(tmp, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC, mode)
@@ -254,22 +335,35 @@ func writeByRename(path string, data []byte, mode uint32) error {
 	return nil
 }
 
-// writeAll writes in page-sized chunks: a large write fills the page cache with large folios,
-// and a process that touches one page of a mapped large folio gets all of it mapped (up to
-// 2 MiB of RSS per file, measured), though the handler reads only a few rows.
-func writeAll(fd int, b []byte) error {
-	for len(b) > 0 {
-		chunk := b
-		if len(chunk) > 4096 {
-			chunk = chunk[:4096]
+// writeAll writes the pieces in page-sized writes: a large write fills the page cache with
+// large folios, and a process that touches one page of a mapped large folio gets all of it
+// mapped (up to 2 MiB of RSS per file, measured), though the handler reads only a few rows.
+func writeAll(fd int, pieces [][]byte) error {
+	var page [4096]byte
+	n := 0
+	flush := func() error {
+		for b := page[:n]; len(b) > 0; {
+			k, err := unix.Write(fd, b)
+			if err != nil {
+				return err
+			}
+			b = b[k:]
 		}
-		n, err := unix.Write(fd, chunk)
-		if err != nil {
-			return err
-		}
-		b = b[n:]
+		n = 0
+		return nil
 	}
-	return nil
+	for _, b := range pieces {
+		for len(b) > 0 {
+			k := copy(page[n:], b)
+			n, b = n+k, b[k:]
+			if n == len(page) {
+				if err := flush(); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	return flush()
 }
 
 func mkdirAll(dir string, mode uint32) error {

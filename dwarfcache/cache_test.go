@@ -2,6 +2,7 @@ package dwarfcache
 
 import (
 	"bytes"
+	"encoding/binary"
 	"os"
 	"path/filepath"
 	"sync"
@@ -93,5 +94,30 @@ func TestUnwritableCacheDirFails(t *testing.T) {
 	os.Chmod(dir, 0o500)
 	if err := Store(filepath.Join(dir, "c"), bytes.Repeat([]byte{1}, 20), nil); err == nil {
 		t.Fatal("store into a read-only directory succeeded")
+	}
+}
+
+// Entries are written from where they are (no copy of the whole file): sizes across page
+// and word boundaries give the file Encode gives, checksum included.
+func TestStoreWritesWhatEncodeLaysOut(t *testing.T) {
+	dir := t.TempDir()
+	id := bytes.Repeat([]byte{7}, 20)
+	var entries []Entry
+	for i, n := range []int{5000, 3, 8191, 0, 4096} {
+		entries = append(entries, Entry{Kind: uint32(i % 3), Data: bytes.Repeat([]byte{byte(i + 1)}, n)})
+	}
+	if err := Store(dir, id, entries); err != nil {
+		t.Fatal(err)
+	}
+	got, _ := os.ReadFile(CachePath(dir, id))
+	want, _ := Encode(id, entries)
+	if !bytes.Equal(got, want) {
+		t.Fatal("stored file differs from Encode's")
+	}
+	if Checksum(want[cacheHeaderSize:]) != binary.LittleEndian.Uint64(want[56:]) {
+		t.Fatal("checksum of the laid-out file is not Checksum")
+	}
+	if _, err := Decode(got, id); err != nil {
+		t.Fatal(err)
 	}
 }

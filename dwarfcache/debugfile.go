@@ -12,6 +12,8 @@ import (
 	"path/filepath"
 	"strings"
 
+	"crashguard/debuginfod"
+
 	"golang.org/x/sys/unix"
 )
 
@@ -31,6 +33,8 @@ func debugDirs() []string {
 type DebugInfo struct {
 	Path   string // the file holding .debug_info (the module itself or a separate file)
 	Method string // "embedded", "build-id", "debuglink", "debuginfod"
+	Dir    string // build-id: the debug directory it was found under
+	Server string // debuginfod: the server it was fetched from now ("" if it was cached)
 }
 
 func hasDWARF(f *elf.File) bool {
@@ -46,18 +50,8 @@ func FindDebugInfo(path string, f *elf.File, buildID []byte) (DebugInfo, bool) {
 		return DebugInfo{Path: path, Method: "embedded"}, true
 	}
 	if len(buildID) > 1 {
-		id := hex.EncodeToString(buildID)
-		for _, dir := range debugDirs() {
-			p := filepath.Join(dir, ".build-id", id[:2], id[2:]+".debug")
-			if debugFileMatches(p, buildID) {
-				return DebugInfo{Path: p, Method: "build-id"}, true
-			}
-		}
-		for _, dir := range debuginfodDirs() {
-			p := filepath.Join(dir, id, "debuginfo")
-			if debugFileMatches(p, buildID) {
-				return DebugInfo{Path: p, Method: "debuginfod"}, true
-			}
+		if info, ok := findByBuildID(buildID); ok {
+			return info, true
 		}
 	}
 	if name, crc, ok := debugLink(f); ok {
@@ -75,15 +69,39 @@ func FindDebugInfo(path string, f *elf.File, buildID []byte) (DebugInfo, bool) {
 	return DebugInfo{}, false
 }
 
+// findByBuildID looks for buildID's debug file under the debug directories and in the
+// debuginfod client caches.
+func findByBuildID(buildID []byte) (DebugInfo, bool) {
+	id := hex.EncodeToString(buildID)
+	for _, dir := range debugDirs() {
+		p := filepath.Join(dir, ".build-id", id[:2], id[2:]+".debug")
+		if debugFileMatches(p, buildID) {
+			return DebugInfo{Path: p, Method: "build-id", Dir: dir}, true
+		}
+	}
+	for _, dir := range debuginfodDirs() {
+		p := filepath.Join(dir, id, "debuginfo")
+		if debugFileMatches(p, buildID) {
+			return DebugInfo{Path: p, Method: "debuginfod"}, true
+		}
+	}
+	return DebugInfo{}, false
+}
+
+// debuginfodDirs are the debuginfod client caches read: the one elfutils' client uses
+// (debuginfod.CacheDir), then the default ones it would use without DEBUGINFOD_CACHE_PATH.
 func debuginfodDirs() []string {
 	var dirs []string
-	if d := os.Getenv("DEBUGINFOD_CACHE_PATH"); d != "" {
+	if d := debuginfod.CacheDir(); d != "" {
 		dirs = append(dirs, d)
 	}
 	if d := os.Getenv("XDG_CACHE_HOME"); d != "" {
 		dirs = append(dirs, filepath.Join(d, "debuginfod_client"))
 	} else if h := os.Getenv("HOME"); h != "" {
 		dirs = append(dirs, filepath.Join(h, ".cache", "debuginfod_client"))
+	}
+	if len(dirs) == 2 && dirs[0] == dirs[1] {
+		dirs = dirs[:1]
 	}
 	return dirs
 }
@@ -158,8 +176,8 @@ func fileCRC(p string) uint32 {
 	return crc32.ChecksumIEEE(data)
 }
 
-// MapFile maps a regular file read-only. Files are read with unix calls, never package os:
-// inside a host, os would start the Go runtime's network poller.
+// MapFile maps a regular file read-only, with unix calls: mapped, a large debug file costs
+// the helper page cache, not heap.
 func MapFile(path string) ([]byte, error) {
 	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
 	if err != nil {

@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // Debug files and cache files are read from disk a host can be pointed at: malformed input
@@ -33,6 +35,20 @@ func FuzzExtract(f *testing.F) {
 			if _, err := tab.Blob(); err != nil {
 				return
 			}
+		}
+		// The helper's way: sections read in place from a mapping of the file.
+		mem, err := unix.Mmap(-1, 0, len(data), unix.PROT_READ|unix.PROT_WRITE, unix.MAP_ANON|unix.MAP_PRIVATE)
+		if err != nil {
+			return
+		}
+		defer unix.Munmap(mem)
+		copy(mem, data)
+		mf, err := elf.NewFile(bytes.NewReader(mem))
+		if err != nil {
+			return
+		}
+		if tab, err := ExtractMapped(mf, mem, time.Second); err == nil {
+			tab.Blob()
 		}
 	})
 }

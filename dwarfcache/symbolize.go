@@ -8,7 +8,7 @@ import (
 // Symbolize answers like llvm-symbolizer --inlining, for ELF address addr: the inlined
 // calls innermost first, then outerName, each as "function file:line" ("??:0" unknown).
 func (t *Tables) Symbolize(addr uint64, outerName string) []string {
-	line := sort.Search(len(t.Lines), func(i int) bool { return t.Lines[i].Start > addr }) - 1
+	line := sort.Search(len(t.Lines), func(i int) bool { return uint64(t.Lines[i].Start) > addr }) - 1
 	file, ln := NoFile, uint32(0)
 	if line >= 0 {
 		file, ln = t.Lines[line].File, t.Lines[line].Line
@@ -21,12 +21,12 @@ func (t *Tables) Symbolize(addr uint64, outerName string) []string {
 	}
 	var out []string
 	rec := NoRec
-	if i := sort.Search(len(t.InlineRows), func(i int) bool { return t.InlineRows[i].Start > addr }) - 1; i >= 0 {
+	if i := sort.Search(len(t.InlineRows), func(i int) bool { return uint64(t.InlineRows[i].Start) > addr }) - 1; i >= 0 {
 		rec = t.InlineRows[i].Rec
 	}
 	for depth := 0; rec != NoRec && depth < 64; depth++ {
 		r := t.Recs[rec]
-		out = append(out, r.Name+" "+loc(file, ln))
+		out = append(out, t.RecName(rec)+" "+loc(file, ln))
 		file, ln = r.CallFile, r.CallLine
 		rec = r.Parent
 	}

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"crashguard/debuginfod"
 	"crashguard/dwarfcache"
 	"crashguard/sigsafe"
 
@@ -37,6 +38,9 @@ type HelperRequest struct {
 	Urgent  bool     // a host is waiting at a crash
 	Modules []Module
 }
+
+// HelperMemoryLimit is the Go heap's soft limit in a helper.
+const HelperMemoryLimit = 192 << 20
 
 // ParseHelperArgs reads a helper's arguments (without the program name).
 func ParseHelperArgs(args []string) (*HelperRequest, error) {
@@ -86,6 +90,11 @@ func Helper(args []string) (status int) {
 			status = 2
 		}
 	}()
+	// The helper's memory budget (docs/cache.md): the collector works harder as the heap
+	// nears it, instead of letting garbage grow to twice what is live. A soft limit: a
+	// module whose tables alone need more still gets them. GOMEMLIMIT never reaches a
+	// helper (precompute_setup.c passes on only what it names).
+	debug.SetMemoryLimit(HelperMemoryLimit)
 	req, err := ParseHelperArgs(args)
 	if err != nil {
 		debugf("helper: %v", err)
@@ -113,8 +122,12 @@ func Helper(args []string) (status int) {
 		return 1
 	}
 	defer locks.Close()
+	dwarfcache.ScratchDir = dir // compressed debug sections are decompressed there, not in memory
+	// The host's DEBUGINFOD_URLS (passed on by precompute_setup.c; never by an AT_SECURE
+	// host, which starts no helper): debug information found nowhere here is fetched.
+	dwarfcache.Debuginfod = debuginfod.FromEnv()
 	// Every lock first, so that a waiting handler knows at once what is coming.
-	var jobs []Module
+	var jobs, fetches []Module
 	for _, m := range req.Modules {
 		if err := locks.TryLock(m.BuildID); err != nil {
 			debugf("%s: %v", m.Path, err)
@@ -124,8 +137,15 @@ func Helper(args []string) (status int) {
 			locks.Unlock(m.BuildID)
 			continue
 		}
-		jobs = append(jobs, m)
+		// Modules whose debug information must be downloaded come last: a slow server
+		// holds back no other module's tables (a crashing host waits for them).
+		if dwarfcache.Debuginfod != nil && !dwarfcache.HasLocalDebugInfo(m.Path, m.BuildID) {
+			fetches = append(fetches, m)
+		} else {
+			jobs = append(jobs, m)
+		}
 	}
+	jobs = append(jobs, fetches...)
 	for _, m := range jobs {
 		buildAndStore(dir, m)
 		locks.Unlock(m.BuildID)
@@ -225,8 +245,13 @@ func buildAndStore(dir string, m Module) {
 		debugf("%s: built in %v; cache not written: %v", m.Path, time.Since(start).Round(time.Millisecond), err)
 		return
 	}
+	lines := "no file:line: " + b.Notes[sigsafe.Lines]
+	if b.LinesFrom != "" {
+		lines = "file:line " + b.LinesFrom
+	}
 	debugf("%s: built in %v; cached to %s", m.Path, time.Since(start).Round(time.Millisecond),
 		dwarfcache.CachePath(dir, m.BuildID))
+	debugf("%s: %s", m.Path, lines)
 }
 
 // debugf writes one line when CRASHGUARD_DEBUG is on: to stderr for "1" (the helper keeps

@@ -28,6 +28,9 @@ type Built struct {
 	Tables map[int]sigsafe.Table
 	Notes  map[int]string
 	Source dwarfcache.Source // where its debug information came from, or where it was looked for
+	// LinesFrom says where the line table's debug information came from
+	// (dwarfcache.DebugInfo.Source), when there is a line table.
+	LinesFrom string
 }
 
 // CacheEntries turns a build into the entries of a cache file.
@@ -35,7 +38,7 @@ func (b *Built) CacheEntries() []dwarfcache.Entry {
 	var entries []dwarfcache.Entry
 	for _, kind := range tableKinds {
 		if t, ok := b.Tables[kind]; ok {
-			entries = append(entries, dwarfcache.Entry{Kind: uint32(kind), Data: t.Bytes()})
+			entries = append(entries, dwarfcache.Entry{Kind: uint32(kind), Pieces: t.Pieces()})
 		} else {
 			entries = append(entries, dwarfcache.Entry{Kind: uint32(kind), Flags: dwarfcache.FlagNote, Data: []byte(b.Notes[kind])})
 		}
@@ -71,21 +74,35 @@ func BuildTables(path string, buildID []byte, image []byte, budget int64) (*Buil
 			b.Tables[kind] = t
 		}
 	}
-	debugPath, hasDebugFile := "", false
+	// Where the DWARF is: in the module, a debug file here, or one debuginfod fetches now.
+	info, infoErr := dwarfcache.DebugInfo{}, errors.New("no debug information (in-memory image)")
 	if image == nil {
-		debugPath, hasDebugFile = dwarfcache.DebugFile(path, buildID)
+		info, infoErr = dwarfcache.Locate(path, buildID)
 	}
-	syms, err := symbolTable(f, debugPath, hasDebugFile)
+	debugPath := ""
+	if infoErr == nil && info.Path != path {
+		debugPath = info.Path
+	}
+	syms, err := symbolTable(f, debugPath)
 	record(sigsafe.Symbols, syms, err)
 	unw, err := unwindTable(f)
 	record(sigsafe.Unwind, unw, err)
-	if image != nil {
-		record(sigsafe.Lines, nil, errors.New("no debug information (in-memory image)"))
+	switch {
+	case image != nil:
 		b.Source = dwarfcache.Source{Module: path, LookedIn: []string{"nowhere (an image in memory)"}}
+	case infoErr == nil:
+		b.Source = dwarfcache.Source{Module: path, Method: info.Method, Debug: info.Path}
+	default:
+		b.Source = dwarfcache.SourceOf(path, buildID) // where it was looked for
+	}
+	if infoErr != nil {
+		record(sigsafe.Lines, nil, infoErr)
 	} else {
-		b.Source = dwarfcache.SourceOf(path, buildID)
-		lines, err := dwarfcache.LineTable(path, buildID, budget)
+		lines, err := dwarfcache.LineTable(info, budget)
 		record(sigsafe.Lines, lines, err)
+		if err == nil {
+			b.LinesFrom = info.Source()
+		}
 	}
 	return b, nil
 }
@@ -126,40 +143,30 @@ func ModuleSymbols(path string, loadedBuildID []byte) ([]sigsafe.Symbol, error) 
 
 // symbolTable names the module's functions from its own symbol tables and, for a stripped
 // module, from the .symtab of its separate debug file or of its MiniDebugInfo.
-func symbolTable(f *elfFile, debugPath string, hasDebugFile bool) (sigsafe.Table, error) {
-	syms, err := moduleSymbols(f, debugPath, hasDebugFile)
+func symbolTable(f *elfFile, debugPath string) (sigsafe.Table, error) {
+	files, release := symbolFiles(f, debugPath)
+	defer release()
+	syms, err := collectSymbols(files...)
 	if err != nil {
 		return nil, err
 	}
 	return sigsafe.BuildSymbolTable(syms)
 }
 
-func moduleSymbols(f *elfFile, debugPath string, hasDebugFile bool) ([]sigsafe.Symbol, error) {
-	files := []*elfFile{f}
+// symbolFiles are the files naming f's functions: f, and for a stripped f its separate
+// debug file (debugPath, "" for none) or else its MiniDebugInfo.
+func symbolFiles(f *elfFile, debugPath string) ([]*elfFile, func()) {
+	files, release := []*elfFile{f}, func() {}
 	if _, has := f.section(".symtab"); !has {
-		if hasDebugFile {
+		if debugPath != "" {
 			if df, unmap, err := openModule(debugPath, nil); err == nil {
-				defer unmap()
-				files = append(files, df)
+				files, release = append(files, df), unmap
 			}
 		} else if mini, err := miniDebugInfo(f); err == nil && mini != nil {
 			files = append(files, mini)
 		}
 	}
-	return collectSymbols(files...)
-}
-
-// Symbols returns the functions of the module at path as its tables name them: from its own
-// symbol tables and, when it is stripped, from its debug file (found as for its line table:
-// dwarfcache.FindDebugInfo) or its MiniDebugInfo. crashguard symbolize uses it.
-func Symbols(path string, buildID []byte) ([]sigsafe.Symbol, error) {
-	f, unmap, err := openModule(path, buildID)
-	if err != nil {
-		return nil, err
-	}
-	defer unmap()
-	debugPath, has := dwarfcache.DebugFile(path, buildID)
-	return moduleSymbols(f, debugPath, has)
+	return files, release
 }
 
 // maxUnwindRows bounds one module's table (libLLVM has about 1.3 million rows).
@@ -343,4 +350,18 @@ func miniDebugInfo(f *elfFile) (*elfFile, error) {
 		return nil, errors.New(".gnu_debugdata larger than 32 MiB")
 	}
 	return parseELF(data)
+}
+
+// ModuleSymbolsWithDebugFile is ModuleSymbols, with a stripped module's names also taken
+// from its separate debug file (debugPath, "" for none) or else its MiniDebugInfo, as its
+// tables are built.
+func ModuleSymbolsWithDebugFile(path, debugPath string, loadedBuildID []byte) ([]sigsafe.Symbol, error) {
+	f, unmap, err := openModule(path, loadedBuildID)
+	if err != nil {
+		return nil, err
+	}
+	defer unmap()
+	files, release := symbolFiles(f, debugPath)
+	defer release()
+	return collectSymbols(files...)
 }

@@ -3,8 +3,8 @@
 #
 # Installs what the tests compile and run with when missing (gcc, g++, binutils, gdb and
 # llvm-symbolizer as ground truth, clang for clang-built crashers, util-linux tools, groff
-# to check the manual pages, dpkg to build and install the Debian package, and Breakpad's
-# minidump tools from npm),
+# to check the manual pages, dpkg to build and install the Debian package, Breakpad's
+# minidump tools from npm, the debuginfod server and client of elfutils),
 # checks formatting and static analysis (gofmt, go vet, the C sources with -Wall -Wextra
 # -Werror), then runs every Go test: unit tests of the parsers and the integration tests in
 # tests/, which build libcrashguard.so and run small crashers under it.
@@ -14,7 +14,7 @@ cd "$(dirname "$0")/.."
 need=()
 for tool in gcc:gcc g++:g++ nm:binutils objcopy:binutils gdb:gdb setpriv:util-linux \
             unshare:util-linux llvm-symbolizer:llvm clang:clang xz:xz-utils groff:groff-base \
-            dpkg-deb:dpkg; do
+            dpkg-deb:dpkg debuginfod:debuginfod debuginfod-find:debuginfod; do
   command -v "${tool%%:*}" >/dev/null || need+=("${tool#*:}")
 done
 if [ ${#need[@]} -gt 0 ]; then

@@ -3,7 +3,7 @@
 //	crashguard warm [--dir DIR | --system] [--library LIB] [--refresh | --force] [--dpkg] PATH...
 //	crashguard inspect MODULE
 //	crashguard check [--library LIB] [PROGRAM [ARG...]]
-//	crashguard symbolize [--search DIR]... [REPORT]
+//	crashguard symbolize [--search DIR]... [--debuginfod URL] [REPORT]
 //	crashguard list [--since T] [--json] [--dir DIR]...
 //	crashguard info [--dir DIR]... ID|PID|SIGNATURE|FILE
 //	crashguard minidump FILE
@@ -44,7 +44,7 @@ func init() {
 		{"warm", "warm [--dir DIR | --system] [--library LIB] [--refresh | --force] [--dpkg] [--max-time D] [--quiet] PATH...", warmHelp, warm},
 		{"inspect", "inspect MODULE", inspectHelp, inspect},
 		{"check", "check [--library LIB] [PROGRAM [ARG...]]", checkHelp, check},
-		{"symbolize", "symbolize [--search DIR]... [REPORT]", symbolizeHelp, symbolize},
+		{"symbolize", "symbolize [--search DIR]... [--debuginfod URL] [REPORT]", symbolizeHelp, symbolize},
 		{"list", "list [--since T] [--json] [--dir DIR]... [--no-journal]", listHelp, list},
 		{"info", "info [--dir DIR]... [--no-journal] ID|PID|SIGNATURE|FILE", infoHelp, info},
 		{"minidump", "minidump FILE", minidumpHelp, minidumpCmd},

@@ -16,7 +16,9 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"syscall"
 
+	"crashguard/debuginfod"
 	"crashguard/dwarfcache"
 	"crashguard/preload"
 	"crashguard/sigsafe"
@@ -28,10 +30,14 @@ in production — and prints it again with function names, file:line and inlined
 module is found by its build-id: at the path the report names, in the --search directories
 and the CRASHGUARD_DEBUG_DIRS directories (each walked for ELF files, an unstripped copy
 preferred, and searched as a debug directory: .build-id/xx/rest.debug), in /usr/lib/debug,
-a debuginfod cache, or its debuglink file.
+a debuginfod cache, or its debuglink file; else from the debuginfod servers
+(DEBUGINFOD_URLS, or --debuginfod), which works even for a module not on this machine.
+Each module's notes say where its names and lines came from, or why there are none.
 
-  --search DIR    a directory to search, e.g. the build output kept for the release;
-                  repeatable. It must exist.
+  --search DIR       a directory to search, e.g. the build output kept for the release;
+                     repeatable. It must exist.
+  --debuginfod URL   debuginfod server URL(s), space-separated, asked instead of
+                     DEBUGINFOD_URLS
 
 Exit status 1 if the input holds no crashguard report.
 `
@@ -44,12 +50,16 @@ func symbolize(args []string) error {
 	fs := newFlags("symbolize")
 	var search multiFlag
 	fs.Var(&search, "search", "")
+	servers := fs.String("debuginfod", "", "")
 	operands, err := parse(fs, args, false)
 	if err != nil {
 		return err
 	}
 	if len(operands) > 1 {
 		return usagef("one report at a time, got %d operands", len(operands))
+	}
+	if *servers != "" {
+		dwarfcache.Debuginfod = debuginfod.New(*servers)
 	}
 	for i, d := range search {
 		if st, err := os.Stat(d); err != nil {
@@ -104,6 +114,9 @@ func newSymbolizer(search []string) *symbolizer {
 	// The debug file lookup (dwarfcache.FindDebugInfo) reads CRASHGUARD_DEBUG_DIRS: the
 	// --search directories join it, so a debug file under either is found the same way.
 	os.Setenv("CRASHGUARD_DEBUG_DIRS", strings.Join(dirs, ":"))
+	if dwarfcache.Debuginfod == nil {
+		dwarfcache.Debuginfod = debuginfod.FromEnv()
+	}
 	return &symbolizer{search: dirs, modules: map[string]*symModule{}}
 }
 
@@ -121,9 +134,26 @@ func (s *symbolizer) report(data []byte, w io.Writer) error {
 	out := bufio.NewWriter(w)
 	defer out.Flush()
 	n := 0
+	notes := false // this report's notes were written
 	for _, line := range strings.SplitAfter(string(data), "\n") {
-		if strings.HasPrefix(line, "backtrace:") || strings.HasPrefix(line, "other threads") || strings.HasPrefix(line, "thread: ") {
+		switch {
+		case strings.HasPrefix(line, "*** crashguard: "):
+			notes = false
+			s.used = nil
+		case strings.HasPrefix(line, "backtrace:") || strings.HasPrefix(line, "other threads") || strings.HasPrefix(line, "thread: "):
 			n = 0
+		case strings.HasPrefix(line, "notes:"):
+			out.WriteString(line)
+			s.writeNotes(out, "  ")
+			notes = true
+			continue
+		case strings.HasPrefix(line, "*** end of crashguard report") && !notes:
+			if len(s.used) > 0 {
+				out.WriteString("notes:\n")
+				s.writeNotes(out, "  ")
+			}
+		case s.supersededNote(line):
+			continue
 		}
 		m := frameLine.FindStringSubmatch(strings.TrimRight(line, "\n"))
 		if m == nil || strings.Contains(line, "[inlined]") {
@@ -138,6 +168,43 @@ func (s *symbolizer) report(data []byte, w io.Writer) error {
 		n = s.frame(out, n, f, strings.TrimRight(line, "\n"))
 	}
 	return nil
+}
+
+// supersededNote: the report's own note about a module's missing symbols or lines, which
+// this symbolization replaces with its own (writeNotes).
+func (s *symbolizer) supersededNote(line string) bool {
+	line = strings.TrimSpace(line)
+	for _, m := range s.used {
+		for _, what := range []string{": no symbols: ", ": no file:line: ", ": no tables: "} {
+			if strings.HasPrefix(line, "module "+m.reportPath+what) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// writeNotes says, for each module symbolized, where its names and lines came from or
+// why there are none.
+func (s *symbolizer) writeNotes(out io.Writer, indent string) {
+	for _, line := range s.notes() {
+		fmt.Fprintf(out, "%s%s\n", indent, line)
+	}
+}
+
+func (s *symbolizer) notes() []string {
+	var out []string
+	for _, m := range s.used {
+		if m.symsWhy != "" {
+			out = append(out, "module "+m.reportPath+": no symbols: "+m.symsWhy)
+		}
+		if m.lines != nil {
+			out = append(out, "module "+m.reportPath+": file:line "+m.linesFrom)
+		} else {
+			out = append(out, "module "+m.reportPath+": no file:line: "+m.linesWhy)
+		}
+	}
+	return out
 }
 
 type multiFlag []string
@@ -157,13 +224,17 @@ type symModule struct {
 	loaded     bool
 	file       string
 	syms       []sigsafe.Symbol
+	symsWhy    string // why there are no symbols
 	lines      *dwarfcache.Tables
+	linesFrom  string // where the lines came from (dwarfcache.DebugInfo.Source)
+	linesWhy   string // why there are none
 }
 
 type symbolizer struct {
 	search  []string
 	modules map[string]*symModule
 	index   map[string][]indexed // build-id (hex) → ELF files of the search directories
+	used    []*symModule         // the modules of the current report's frames, in order
 }
 
 // find locates the module's ELF file by build-id: the path in the report, or a file of the
@@ -220,27 +291,69 @@ func (s *symbolizer) indexSearchDirs() {
 	}
 }
 
+// load finds a module's symbols and lines: its file by build-id (the report's path, the
+// --search directories), its debug information there, in the debug directories, the
+// debuginfod caches, or from the debuginfod servers; without the file, the debug file alone
+// gives both.
 func (s *symbolizer) load(m *symModule) {
-	if m.loaded {
-		return
+	if !m.loaded {
+		m.loaded = true
+		s.read(m)
 	}
-	m.loaded = true
-	m.file = s.find(m)
-	if m.file == "" {
-		return
-	}
-	if syms, err := preload.Symbols(m.file, m.id); err == nil {
-		m.syms = syms
-	}
-	if f, err := elf.Open(m.file); err == nil {
-		defer f.Close()
-		if info, ok := dwarfcache.FindDebugInfo(m.file, f, m.id); ok {
-			if df, err := elf.Open(info.Path); err == nil {
-				m.lines, _ = dwarfcache.ExtractWithin(df, 0)
-				df.Close()
-			}
+	for _, u := range s.used {
+		if u == m {
+			return
 		}
 	}
+	s.used = append(s.used, m)
+}
+
+func (s *symbolizer) read(m *symModule) {
+	m.file = s.find(m)
+	var info dwarfcache.DebugInfo
+	var locErr, err error
+	if m.file != "" {
+		info, locErr = dwarfcache.Locate(m.file, m.id)
+	} else {
+		info, locErr = dwarfcache.LocateByBuildID(m.id)
+	}
+	debugFile := ""
+	if locErr == nil && info.Path != m.file {
+		debugFile = info.Path
+	}
+	switch {
+	case m.file != "":
+		m.syms, err = preload.ModuleSymbolsWithDebugFile(m.file, debugFile, m.id)
+	case debugFile != "":
+		m.syms, err = preload.ModuleSymbolsWithDebugFile(debugFile, "", nil)
+	default:
+		err = fmt.Errorf("no file of build-id %x here (--search DIR), and no debug file", m.id)
+	}
+	if err != nil {
+		m.symsWhy = err.Error()
+	}
+	if locErr != nil {
+		m.linesWhy = locErr.Error()
+		return
+	}
+	if m.lines, err = extract(info.Path); err != nil {
+		m.linesWhy = info.Path + ": " + err.Error()
+		return
+	}
+	m.linesFrom = info.Source()
+}
+
+func extract(path string) (*dwarfcache.Tables, error) {
+	data, err := dwarfcache.MapFile(path)
+	if err != nil {
+		return nil, err
+	}
+	defer syscall.Munmap(data)
+	f, err := elf.NewFile(bytes.NewReader(data))
+	if err != nil {
+		return nil, err
+	}
+	return dwarfcache.ExtractMapped(f, data, 0)
 }
 
 func (m *symModule) symbol(addr uint64) (string, uint64, error) {
@@ -334,12 +447,26 @@ func (s *symbolizer) jsonReports(data []byte, w io.Writer) error {
 				s.modules[path] = &symModule{reportPath: path, id: id}
 			}
 		}
+		s.used = nil
 		threads, _ := report["threads"].([]any)
 		for _, th := range threads {
 			frames, _ := th.(map[string]any)["frames"].([]any)
 			for i, f := range frames {
 				s.jsonFrame(f.(map[string]any), i == 0)
 			}
+		}
+		if len(s.used) > 0 {
+			old, _ := report["notes"].([]any)
+			notes := []any{}
+			for _, n := range old {
+				if text, _ := n.(string); !s.supersededNote(text) {
+					notes = append(notes, n)
+				}
+			}
+			for _, n := range s.notes() {
+				notes = append(notes, n)
+			}
+			report["notes"] = notes
 		}
 		if err := enc.Encode(report); err != nil {
 			return err

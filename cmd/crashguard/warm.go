@@ -18,6 +18,7 @@ import (
 	"syscall"
 	"time"
 
+	"crashguard/debuginfod"
 	"crashguard/dwarfcache"
 	"crashguard/preload"
 	"crashguard/sigsafe"
@@ -102,6 +103,9 @@ func warm(args []string) error {
 	case len(operands) == 0 && !*dpkg && !*refresh:
 		return usagef("name at least one program, library or directory")
 	}
+	// Debug information that is nowhere here comes from DEBUGINFOD_URLS' servers, saved in
+	// their client cache.
+	dwarfcache.Debuginfod = debuginfod.FromEnv()
 	w := &warmer{store: dwarfcache.Store, refresh: *refresh, force: *force, quiet: *quiet,
 		seen: map[string]bool{}, ids: map[string]bool{}, problems: os.Stderr}
 	if *maxTime > 0 {
@@ -609,7 +613,8 @@ func summary(b *preload.Built) string {
 	}
 	if t, ok := b.Tables[sigsafe.Lines]; ok {
 		d := t.Bytes()
-		parts = append(parts, fmt.Sprintf("%d line rows, %d inlined calls, %d files", le.Uint32(d[16:]), le.Uint32(d[32:]), le.Uint32(d[40:])))
+		parts = append(parts, fmt.Sprintf("%d line rows, %d inlined calls, %d files (debug information %s)",
+			le.Uint32(d[16:]), le.Uint32(d[32:]), le.Uint32(d[40:]), b.LinesFrom))
 	} else {
 		parts = append(parts, "no file:line ("+b.Notes[sigsafe.Lines]+")")
 	}
