@@ -2,7 +2,8 @@
 """crashtime.py N ENV... -- PROGRAM ARGS: median microseconds from the fault (the time the
 crasher prints, CLOCK_MONOTONIC) to (a) the last report line read and (b) the process's
 death seen by the parent, over N runs. A value "{fresh}" in ENV is a new empty directory for
-each run (a cold start every time)."""
+each run (a cold start every time), and the helper it starts is waited for (untimed) before
+the next run."""
 import os, shutil, statistics, subprocess, sys, tempfile, time
 
 n = int(sys.argv[1])
@@ -12,6 +13,23 @@ for kv in sys.argv[2:sep]:
     k, v = kv.split("=", 1)
     env[k] = v
 prog = sys.argv[sep + 1:]
+
+
+def wait_for_helpers(cache, limit=60):
+    mark, end = ("--dir=" + cache).encode(), time.monotonic() + limit
+    while time.monotonic() < end:
+        busy = False
+        for pid in filter(str.isdigit, os.listdir("/proc")):
+            try:
+                with open(f"/proc/{pid}/cmdline", "rb") as f:
+                    busy = busy or mark in f.read()
+            except OSError:
+                pass
+        if not busy:
+            return
+        time.sleep(0.01)
+
+
 to_report, to_death, fresh = [], [], []
 for _ in range(n):
     run_env = {k: (fresh.append(tempfile.mkdtemp()) or fresh[-1] if v == "{fresh}" else v) for k, v in env.items()}
@@ -24,6 +42,8 @@ for _ in range(n):
             break
     p.wait()
     dead = time.monotonic_ns()
+    if fresh:
+        wait_for_helpers(fresh[-1])
     if reported:
         to_report.append((reported - fault) / 1000)
     to_death.append((dead - fault) / 1000)
