@@ -377,15 +377,7 @@ static int over(uint64_t count, uint64_t bytes) {
 
 static void enforce_in(const char *written, const char *patterns[2], const char *spare[2]) {
     static char dir_path[CG_PATH_MAX];
-    size_t slash = 0;
-    for (size_t i = 0; written[i]; i++)
-        if (written[i] == '/')
-            slash = i;
-    for (size_t i = 0; i < slash; i++)
-        dir_path[i] = written[i];
-    dir_path[slash ? slash : 1] = 0;
-    if (!slash)
-        dir_path[0] = '/';
+    cg_split_dir(written, CG_PATH_MAX, dir_path);
     int dir = cg_sys_open(dir_path, O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0);
     if (dir < 0)
         return;

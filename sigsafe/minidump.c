@@ -678,15 +678,7 @@ static int open_dump(void) {
         return -1;
     /* The directory of the name, for the unnamed file. */
     static char dir[CG_PATH_MAX];
-    size_t slash = 0;
-    for (size_t i = 0; name[i]; i++)
-        if (name[i] == '/')
-            slash = i;
-    for (size_t i = 0; i < slash; i++)
-        dir[i] = name[i];
-    dir[slash ? slash : 1] = 0;
-    if (!slash)
-        dir[0] = '/';
+    cg_split_dir(name, sizeof name, dir);
     tmp_link[0] = 0;
     int fd = -1;
     if (cg_sys_access("/proc/self/fd", X_OK) == 0)

@@ -79,6 +79,19 @@ int cg_expand_pattern(const char *pattern, char *path, size_t size) {
     return n < max;
 }
 
+size_t cg_split_dir(const char *path, size_t len, char *dir) {
+    size_t slash = 0;
+    for (size_t i = 0; i < len && path[i]; i++)
+        if (path[i] == '/')
+            slash = i;
+    for (size_t i = 0; i < slash; i++)
+        dir[i] = path[i];
+    dir[slash ? slash : 1] = 0;
+    if (!slash)
+        dir[0] = '/';
+    return slash + 1;
+}
+
 /* The file is created in a directory opened first, so that the directory judged (root's,
  * written by no one else: a caller cannot read what is put there) is the one written to,
  * whatever a path component is renamed to meanwhile. */
@@ -90,18 +103,10 @@ int open_report_file(void) {
     path_ok = cg_expand_pattern(cg_config.report_file_pattern, path, sizeof path);
     if (!path_ok)
         return -1;
-    size_t slash = 0;
-    for (size_t i = 0; path[i]; i++)
-        if (path[i] == '/')
-            slash = i;
     static char dir[CG_PATH_MAX];
-    for (size_t i = 0; i < slash; i++)
-        dir[i] = path[i];
-    dir[slash ? slash : 1] = 0;
-    if (!slash)
-        dir[0] = '/';
+    size_t name = cg_split_dir(path, sizeof path, dir);
     int dfd = cg_sys_open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC, 0);
-    int fd = dfd < 0 ? dfd : cg_sys_openat(dfd, path + slash + 1, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+    int fd = dfd < 0 ? dfd : cg_sys_openat(dfd, path + name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
     file_errno = fd < 0 ? -fd : 0;
     if (fd >= 0) {
         struct stat d, f;
@@ -223,20 +228,13 @@ int journal_root_owned(void) {
         cg_sys_close(journal_dir);
     journal_dir = -1;
     const char *sock = cg_config.journal_socket;
-    size_t slash = 0, len = cg_strnlen(sock, sizeof cg_config.journal_socket);
-    for (size_t i = 0; i < len; i++)
-        if (sock[i] == '/')
-            slash = i;
+    size_t len = cg_strnlen(sock, sizeof cg_config.journal_socket);
     static char dir[sizeof cg_config.journal_socket];
-    for (size_t i = 0; i < slash; i++)
-        dir[i] = sock[i];
-    dir[slash ? slash : 1] = 0;
-    if (!slash)
-        dir[0] = '/';
+    size_t name = cg_split_dir(sock, len, dir);
     int dfd = cg_sys_open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC, 0);
     struct stat d, s;
     int ok = dfd >= 0 && cg_sys_fstat(dfd, &d) == 0 && d.st_uid == 0 && !(d.st_mode & 022) &&
-             (int)CG_SC(SYS_newfstatat, dfd, sock + slash + 1, &s, AT_SYMLINK_NOFOLLOW, 0, 0) == 0 &&
+             (int)CG_SC(SYS_newfstatat, dfd, sock + name, &s, AT_SYMLINK_NOFOLLOW, 0, 0) == 0 &&
              S_ISSOCK(s.st_mode) && s.st_uid == 0;
     if (!ok) {
         if (dfd >= 0)
@@ -245,7 +243,7 @@ int journal_root_owned(void) {
     }
     journal_dir = dfd;
     size_t n = 0;
-    for (size_t i = slash + 1; i < len && n < sizeof journal_name - 1; i++)
+    for (size_t i = name; i < len && n < sizeof journal_name - 1; i++)
         journal_name[n++] = sock[i];
     journal_name[n] = 0;
     return 1;

@@ -23,6 +23,9 @@ int journal_root_owned(void);
 /* Expands a file pattern's %p %t %e %h %% into path[size]; returns 0 when it does not fit.
  * Shared by the report file and the minidump (minidump.c). */
 int cg_expand_pattern(const char *pattern, char *path, size_t size);
+/* Copies the directory of path[len] into dir (at least as large; "/" for a name at the root);
+ * returns where the last component begins in path. */
+size_t cg_split_dir(const char *path, size_t len, char *dir);
 /* Creates name exclusively (O_EXCL | O_NOFOLLOW: never an existing file, never through a
  * planted link), mode 0600, for writing; the descriptor or a negative errno. */
 int cg_create_exclusive(const char *name);
