@@ -1163,8 +1163,29 @@ static void write_json_report(struct cg_out *o, const struct cg_report_view *v) 
 
 /* ---- preparing and composing ---- */
 
+/* The stack the crash happened on, for the unwinder: the thread's, or — a fault inside a
+ * program's handler that runs on an alternate stack of its own, from the heap (LLVM's,
+ * Python's faulthandler) — the thread's alternate stack, when the crash's stack pointer is in
+ * it (not SS_ONSTACK: the kernel judges that by the stack pointer of the call, and we ask from
+ * the report's own stack).  Its signal frame then leads the unwinder back to the thread's
+ * stack, where bounds no longer apply (unwind.c).  Neither: unknown (0, 0), each step then
+ * checked against the stack pointer. */
+static void crash_stack_bounds(uintptr_t sp, uintptr_t thread_lo, uintptr_t thread_hi, uintptr_t *lo, uintptr_t *hi) {
+    *lo = thread_lo;
+    *hi = thread_hi;
+    if (!thread_hi || (sp >= thread_lo && sp < thread_hi))
+        return;
+    stack_t alt;
+    *lo = *hi = 0;
+    if (cg_sys_sigaltstack_query(&alt) == 0 && !(alt.ss_flags & SS_DISABLE) &&
+        sp >= (uintptr_t)alt.ss_sp && sp - (uintptr_t)alt.ss_sp < alt.ss_size) {
+        *lo = (uintptr_t)alt.ss_sp;
+        *hi = *lo + alt.ss_size;
+    }
+}
+
 void report_prepare(int sig, const siginfo_t *info, void *ucontext, pid_t tid) {
-    uintptr_t lo, hi;
+    uintptr_t lo, hi, unwind_lo, unwind_hi;
     crash.sig = sig;
     crash.info = info;
     crash.uc = ucontext;
@@ -1173,8 +1194,9 @@ void report_prepare(int sig, const siginfo_t *info, void *ucontext, pid_t tid) {
     maps_read = 0;
     regs_from_context(crash.uc, &crash.regs);
     thread_stack_bounds(tid, &lo, &hi);
+    crash_stack_bounds(crash.regs.r[CG_REG_SP], lo, hi, &unwind_lo, &unwind_hi);
     reader_init(&crash_reader);
-    unwind_stack(&crash.regs, lo, hi, &crash_reader, &crash_stack);
+    unwind_stack(&crash.regs, unwind_lo, unwind_hi, &crash_reader, &crash_stack);
     crash.diagnosis = diagnose(sig, info, &crash.regs, lo, hi);
     cg_read_message(sig);
     cg_gather_context();

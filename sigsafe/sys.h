@@ -116,6 +116,8 @@ static inline void cg_sys_sleep_ms(int ms) {
 static inline int cg_sys_clock_gettime(clockid_t clock, struct timespec *t) {
     return (int)CG_SC(SYS_clock_gettime, clock, t, 0, 0, 0, 0);
 }
+/* The thread's alternate signal stack, read only (new: 0). */
+static inline int cg_sys_sigaltstack_query(stack_t *old) { return (int)CG_SC(SYS_sigaltstack, 0, old, 0, 0, 0, 0); }
 static inline int cg_sys_uname(struct utsname *u) { return (int)CG_SC(SYS_uname, u, 0, 0, 0, 0, 0); }
 static inline int cg_sys_socket(int domain, int type, int proto) {
     return (int)CG_SC(SYS_socket, domain, type, proto, 0, 0, 0);

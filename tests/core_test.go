@@ -151,6 +151,18 @@ func TestFaultInsideProgramsSignalHandler(t *testing.T) {
 	}
 }
 
+// Issue 13, item 5: the program's handler runs on an alternate stack of its own, from the
+// heap (LLVM's, faulthandler's), and faults there: the backtrace goes on through the signal
+// frame into the code the signal interrupted, as glibc's backtrace() does.
+func TestFaultInHandlerOnProgramsAlternateStack(t *testing.T) {
+	r := crash(t, syscall.SIGSEGV, coreBin(t), "in-handler-altstack")
+	wantChain(t, r, "usr1_handler_faults", "usr1_handler_calls")
+	f := frames(t, r.stderr)
+	if !strings.Contains(strings.Join(f, " "), "raise_from_main_helper main") {
+		t.Fatalf("the backtrace stops on the alternate stack: %q\n%s", f, r.stderr)
+	}
+}
+
 func TestManyThreadsLeakNoAltStacks(t *testing.T) {
 	r := crash(t, syscall.SIGSEGV, coreBin(t), "threads")
 	m := regexp.MustCompile(`mappings before (\d+) after (\d+)`).FindStringSubmatch(r.stdout)

@@ -76,6 +76,18 @@ NOINLINE void usr1_handler_faults(int sig) {
     *p = 1;
 }
 
+/* The handler calls before it faults, on the program's own alternate stack. */
+NOINLINE void usr1_handler_calls(int sig) {
+    usr1_handler_faults(sig);
+    __asm__ volatile("" ::: "memory"); /* not a tail call */
+}
+
+NOINLINE int raise_from_main_helper(void) {
+    raise(SIGUSR1);
+    __asm__ volatile("" ::: "memory");
+    return 0;
+}
+
 /* ---- the program's own SIGSEGV handler that recovers with siglongjmp ---- */
 static sigjmp_buf recover_point;
 static void recovering_handler(int sig) {
@@ -192,6 +204,17 @@ int main(int argc, char **argv) {
         signal(SIGUSR1, usr1_handler_faults);
         raise(SIGUSR1);
         return 0;
+    }
+    if (!strcmp(mode, "in-handler-altstack")) {
+        /* As LLVM's and faulthandler's: a handler on an alternate stack from the heap. */
+        stack_t ss = {.ss_sp = malloc(64 * 1024), .ss_size = 64 * 1024, .ss_flags = 0};
+        sigaltstack(&ss, 0);
+        struct sigaction sa;
+        memset(&sa, 0, sizeof sa);
+        sa.sa_handler = usr1_handler_calls;
+        sa.sa_flags = SA_ONSTACK;
+        sigaction(SIGUSR1, &sa, 0);
+        return raise_from_main_helper();
     }
     if (!strcmp(mode, "threads")) {
         int before = count_mappings();
