@@ -254,15 +254,15 @@ static void compose_to(int fd, int fd2, const struct cg_report_view *v, int stde
  * journal as configured; no report file, no minidump (limits.c). */
 static void write_the_line(int sig, uint32_t repeat) {
     int journal = cg_config.journal_socket[0] != 0;
-    int fd = cg_config.to_stderr || !journal ? report_fd() : -1;
+    /* stderr when configured, and when the journal, the only other place, did not take it. */
+    int sent = journal && send_to_journal(sig, 0, 0, 0, repeat);
+    int fd = cg_config.to_stderr || !sent ? report_fd() : -1;
     if (fd >= 0) {
         out_init(&report_out);
         out_add_fd(&report_out, fd);
         out_storm_line(&report_out, sig, repeat);
         out_flush(&report_out);
     }
-    if (journal)
-        send_to_journal(sig, 0, 0, 0, repeat);
 }
 
 /* Step 4, on report_stack. */
@@ -271,7 +271,7 @@ static void write_the_report(void *arg) {
     cg_tables_at_crash(WAIT_FOR_TABLES_MS);
     cg_executable_path(); /* before anything prints it (the report file's name may) */
     report_prepare(c->sig, c->info, c->ucontext, c->tid);
-    uint32_t repeat = cg_storm_count(last_report_signature(), cg_context()->time_usec);
+    uint32_t repeat = cg_storm_count(last_report_signature());
     if (repeat) {
         write_the_line(c->sig, repeat);
         return;

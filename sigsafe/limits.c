@@ -9,13 +9,16 @@
  * window so far and when the window began.  Past CRASHGUARD_STORM_LIMIT crashes in a window
  * a crash gets one line that counts it, no report file and no minidump; the first full
  * report of the next window says how many were summarized.  The file is shared by every
- * process of the user, so it is updated under an open-file-description lock, taken without
- * blocking (a crashing process must never wait on another): when the lock stays busy the
- * crash is counted anyway, unlocked — a count off by one beats a lost report.
+ * process of the user, so it is updated under an open-file-description lock, tried for at
+ * most 50 ms and never waited on (a crashing process must not hang on another): when it
+ * stays busy the crash is counted anyway, unlocked — a count off by one beats a lost report.
+ * The crash's time is read once the lock is held: crashes counted in the order of their
+ * times, a window's start is never later than a crash counted in it.
  *
  * Retention.  After a crash wrote its files, each directory written to is scanned
  * (getdents64) and the oldest of our files removed until CRASHGUARD_MAX_FILES and
- * CRASHGUARD_MAX_USE hold.  "Ours": a name that fits a file: or minidump: pattern of
+ * CRASHGUARD_MAX_USE hold, under a lock on the directory (flock, tried as the storm state's):
+ * crashes at once would otherwise each remove the others' new files.  "Ours": a name that fits a file: or minidump: pattern of
  * CRASHGUARD_OUTPUT, a regular file owned by this user, starting as a report or a minidump
  * does.  The files of the crash at hand are never removed, whatever the caps.
  *
@@ -68,8 +71,11 @@ static int open_state_dir(void) {
     uid_t euid = cg_sys_geteuid();
     for (int d = 0; d < cg_precompute.writable_dirs; d++) {
         int fd = cg_sys_open(cg_precompute.dirs[d], O_PATH | O_DIRECTORY | O_CLOEXEC, 0);
-        if (fd == -ENOENT && cg_sys_mkdir(cg_precompute.dirs[d], 0700) == 0)
-            fd = cg_sys_open(cg_precompute.dirs[d], O_PATH | O_DIRECTORY | O_CLOEXEC, 0);
+        if (fd == -ENOENT) {
+            int made = cg_sys_mkdir(cg_precompute.dirs[d], 0700);
+            if (made == 0 || made == -EEXIST) /* made now, by us or by another process */
+                fd = cg_sys_open(cg_precompute.dirs[d], O_PATH | O_DIRECTORY | O_CLOEXEC, 0);
+        }
         if (fd < 0)
             continue;
         struct stat st;
@@ -90,6 +96,23 @@ static int lock_state(int fd) {
     return 0;
 }
 
+/* A directory cannot take a record lock; flock works on its descriptor. */
+static int lock_directory(int fd) {
+    for (int i = 0; i < LOCK_TRIES; i++) {
+        if ((int)CG_SC(SYS_flock, fd, LOCK_EX | LOCK_NB, 0, 0, 0, 0) == 0)
+            return 1;
+        cg_sys_sleep_ms(1);
+    }
+    return 0;
+}
+
+static uint64_t now_usec(void) {
+    struct timespec t = {0, 0};
+    if (cg_sys_clock_gettime(CLOCK_REALTIME, &t) != 0 || t.tv_sec < 0)
+        return 0;
+    return (uint64_t)t.tv_sec * 1000000u + (uint64_t)t.tv_nsec / 1000u;
+}
+
 /* The slot of this signature; else a free or ended one; else the one whose window began
  * first (a signature not seen for longest). */
 static struct storm_slot *slot_for(uint64_t signature, uint64_t now_usec, uint64_t window_usec) {
@@ -101,7 +124,7 @@ static struct storm_slot *slot_for(uint64_t signature, uint64_t now_usec, uint64
     }
     for (int i = 0; i < STORM_SLOTS; i++) {
         struct storm_slot *s = &storm.slots[i];
-        if (!s->window_start_usec || now_usec - s->window_start_usec >= window_usec)
+        if (!s->window_start_usec || (s->window_start_usec <= now_usec && now_usec - s->window_start_usec >= window_usec))
             return s;
         if (s->window_start_usec < best->window_start_usec)
             best = s;
@@ -109,11 +132,11 @@ static struct storm_slot *slot_for(uint64_t signature, uint64_t now_usec, uint64
     return best;
 }
 
-uint32_t cg_storm_count(uint64_t signature, uint64_t now_usec) {
+uint32_t cg_storm_count(uint64_t signature) {
     uint32_t limit = cg_report_setup.storm_limit;
     uint64_t window_usec = (uint64_t)cg_report_setup.storm_window * 1000000u;
     summarized = 0;
-    if (!limit || !now_usec)
+    if (!limit)
         return 0;
     int dir = open_state_dir();
     if (dir < 0)
@@ -128,6 +151,11 @@ uint32_t cg_storm_count(uint64_t signature, uint64_t now_usec) {
         return 0;
     }
     lock_state(fd); /* or not: counted anyway */
+    uint64_t now = now_usec();
+    if (!now) {
+        cg_sys_close(fd);
+        return 0;
+    }
     long got = cg_sys_pread(fd, &storm, sizeof storm, 0);
     /* A new, short or foreign file is a fresh state: its numbers are never trusted as more
      * than counts. */
@@ -141,11 +169,14 @@ uint32_t cg_storm_count(uint64_t signature, uint64_t now_usec) {
         for (int i = 0; i < 8; i++)
             storm.magic[i] = STORM_MAGIC[i];
     }
-    struct storm_slot *s = slot_for(signature, now_usec, window_usec);
+    struct storm_slot *s = slot_for(signature, now, window_usec);
     uint32_t number = 0;
-    /* A window began in the future (the clock was set back): it ends now. */
-    if (s->signature == signature && s->window_start_usec && s->window_start_usec <= now_usec &&
-        now_usec - s->window_start_usec < window_usec) {
+    /* In the window: since its start, or up to a window before it (a crash that could not
+     * get the lock in time, a clock stepped back a little); a start further in the future is
+     * a clock set back, and the window ends now. */
+    uint64_t start = s->window_start_usec;
+    if (s->signature == signature && start &&
+        (start <= now ? now - start < window_usec : start - now < window_usec)) {
         if (s->count < UINT32_MAX)
             s->count++;
         if (s->count > limit)
@@ -156,7 +187,7 @@ uint32_t cg_storm_count(uint64_t signature, uint64_t now_usec) {
             summarized_since_usec = s->window_start_usec;
         }
         s->signature = signature;
-        s->window_start_usec = now_usec;
+        s->window_start_usec = now;
         s->count = 1;
     }
     CG_SC(SYS_pwrite64, fd, &storm, sizeof storm, 0, 0, 0);
@@ -288,8 +319,9 @@ static int str_eq(const char *a, const char *b) {
 static int starts_as_ours(int fd) {
     char head[20];
     long n = cg_sys_pread(fd, head, sizeof head, 0);
-    static const char *const magic[] = {"*** crashguard", "{\"crashguard_report\"", "MDMP"};
-    for (int m = 0; m < 3; m++) {
+    /* "\n*** crashguard": a report file of an earlier version, which began with an empty line. */
+    static const char *const magic[] = {"*** crashguard", "\n*** crashguard", "{\"crashguard_report\"", "MDMP"};
+    for (int m = 0; m < 4; m++) {
         size_t len = cg_strlen(magic[m]), i = 0;
         while (i < len && (long)i < n && head[i] == magic[m][i])
             i++;
@@ -381,6 +413,7 @@ static void enforce_in(const char *written, const char *patterns[2], const char 
     int dir = cg_sys_open(dir_path, O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0);
     if (dir < 0)
         return;
+    lock_directory(dir); /* or not: then crashes at once may remove more than needed */
     for (int pass = 0; pass < RETENTION_PASSES; pass++) {
         uint64_t count, bytes;
         survey(dir, patterns, spare, &count, &bytes);
@@ -411,24 +444,32 @@ static int same_dir(const char *a, const char *b) {
 void cg_enforce_retention(const char *report_file, const char *minidump_file) {
     if (!cg_report_setup.max_files && !cg_report_setup.max_use)
         return;
-    const char *report_pattern = last_component(cg_config.report_file_pattern);
-    const char *minidump_pattern = last_component(cg_config.minidump_pattern);
-    const char *spare_names[2] = {report_file ? last_component(report_file) : 0,
-                                  minidump_file ? last_component(minidump_file) : 0};
+    const char *report_pattern = cg_config.report_file_pattern[0] ? last_component(cg_config.report_file_pattern) : 0;
+    const char *minidump_pattern = cg_config.minidump_pattern[0] ? last_component(cg_config.minidump_pattern) : 0;
+    /* Where the kind this crash did not write would have gone (the same expansions: the same
+     * process): a directory that holds both kinds has one budget for both. */
+    static char other[CG_PATH_MAX];
+    if (report_file && !minidump_file && minidump_pattern &&
+        cg_expand_pattern(cg_config.minidump_pattern, other, sizeof other))
+        minidump_file = other, minidump_pattern = same_dir(report_file, other) ? minidump_pattern : 0;
+    else if (minidump_file && !report_file && report_pattern &&
+             cg_expand_pattern(cg_config.report_file_pattern, other, sizeof other))
+        report_file = other, report_pattern = same_dir(minidump_file, other) ? report_pattern : 0;
+    const char *spare[2] = {report_file && report_file != other ? last_component(report_file) : 0,
+                            minidump_file && minidump_file != other ? last_component(minidump_file) : 0};
     if (report_file && minidump_file && same_dir(report_file, minidump_file)) {
-        /* One directory, one budget for both kinds. */
         const char *patterns[2] = {report_pattern, minidump_pattern};
-        enforce_in(report_file, patterns, spare_names);
+        enforce_in(report_file != other ? report_file : minidump_file, patterns, spare);
         return;
     }
-    if (report_file) {
+    if (report_file && report_file != other) {
         const char *patterns[2] = {report_pattern, 0};
-        const char *spare[2] = {spare_names[0], 0};
-        enforce_in(report_file, patterns, spare);
+        const char *own[2] = {spare[0], 0};
+        enforce_in(report_file, patterns, own);
     }
-    if (minidump_file) {
+    if (minidump_file && minidump_file != other) {
         const char *patterns[2] = {minidump_pattern, 0};
-        const char *spare[2] = {spare_names[1], 0};
-        enforce_in(minidump_file, patterns, spare);
+        const char *own[2] = {spare[1], 0};
+        enforce_in(minidump_file, patterns, own);
     }
 }

@@ -9,10 +9,10 @@
 
 #include "out.h"
 
-/* Counts this crash (its signature, at now_usec) among the crashes of this user's processes
- * in the storm window.  Returns 0 when it gets a full report, else its number in the window
+/* Counts this crash (its signature, now) among the crashes of this user's processes in the
+ * storm window.  Returns 0 when it gets a full report, else its number in the window
  * (greater than the limit): then it gets one line. */
-uint32_t cg_storm_count(uint64_t signature, uint64_t now_usec);
+uint32_t cg_storm_count(uint64_t signature);
 /* For a full report: how many crashes of this signature the last window summarized in one
  * line each, if any (a notes line). */
 int storm_noted(void);

@@ -1,6 +1,7 @@
 package tests
 
 import (
+	"encoding/binary"
 	"encoding/json"
 	"net"
 	"os"
@@ -292,6 +293,132 @@ func TestRetentionBySize(t *testing.T) {
 	run(t, runOpts{preload: true, env: env}, coreBin(t), "null")
 	if _, names := total(); len(names) != 2 {
 		t.Fatalf("a 1K cap: want only the last crash's report and minidump, got %v", names)
+	}
+}
+
+// Crashes at once — a service's workers, a loop restarting faster than crashes end — are
+// counted in the order they take the state: exactly the limit in full, no false note that
+// a window was summarized.
+func TestStormLimitConcurrentCrashes(t *testing.T) {
+	for round := 0; round < 5; round++ {
+		// The helper on, a cache of the round's own: the crashes wait for the same tables and
+		// are counted together, not in the order their times were read.
+		env := []string{"CRASHGUARD_CACHE_DIR=" + filepath.Join(t.TempDir(), "cache"), "CRASHGUARD_STORM_LIMIT=3/60s"}
+		results := make(chan result, 30)
+		for i := 0; i < 30; i++ {
+			go func() { results <- run(t, runOpts{preload: true, env: env}, coreBin(t), "null") }()
+		}
+		full, lines := 0, 0
+		for i := 0; i < 30; i++ {
+			r := <-results
+			if r.signal != syscall.SIGSEGV {
+				t.Fatalf("%s", r)
+			}
+			switch {
+			case strings.Contains(r.stderr, "storm limit:"):
+				t.Fatalf("round %d: a false note of a summarized window:\n%s", round, r.stderr)
+			case strings.Contains(r.stderr, "*** end of crashguard report"):
+				full++
+			case strings.Contains(r.stderr, "with this signature within 60 s"):
+				lines++
+			default:
+				t.Fatalf("round %d: neither a report nor the line:\n%s", round, r.stderr)
+			}
+		}
+		if full != 3 || lines != 27 {
+			t.Fatalf("round %d: %d full reports and %d lines, want 3 and 27", round, full, lines)
+		}
+	}
+}
+
+// A crash counted after one whose time is later (it waited longer for the lock, or the
+// clock stepped back a little) belongs to that window: it is counted there, not taken for a
+// new window with a full report and a false note of crashes summarized. The state is written
+// as docs/cache.md lays it out: one slot, this signature, 5 crashes in a window that began
+// 5 s from now.
+func TestStormLimitWindowStartedLaterByAFewSeconds(t *testing.T) {
+	cache := filepath.Join(t.TempDir(), "cache")
+	env := []string{"CRASHGUARD_CACHE_DIR=" + cache, "CRASHGUARD_HELPER=off", "CRASHGUARD_STORM_LIMIT=3/60s"}
+	r := run(t, runOpts{preload: true, env: env}, coreBin(t), "null")
+	m := regexp.MustCompile(`signature: 0x([0-9a-f]{16})`).FindStringSubmatch(r.stderr)
+	if m == nil {
+		t.Fatalf("no signature: %s", r)
+	}
+	sig, _ := strconv.ParseUint(m[1], 16, 64)
+	state := make([]byte, 16+32*64)
+	copy(state, "CGSTORM1")
+	binary.LittleEndian.PutUint64(state[16:], sig)
+	binary.LittleEndian.PutUint64(state[24:], uint64(time.Now().Add(5*time.Second).UnixMicro()))
+	binary.LittleEndian.PutUint32(state[32:], 5)
+	if err := os.WriteFile(filepath.Join(cache, ".storm"), state, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	r = run(t, runOpts{preload: true, env: env}, coreBin(t), "null")
+	if strings.Contains(r.stderr, "storm limit:") || !strings.Contains(r.stderr, "): crash 6 with this signature within 60 s") {
+		t.Fatalf("want crash 6 of that window, in one line:\n%s", r.stderr)
+	}
+}
+
+// With the journal as the only destination and no journal there, the line goes to stderr,
+// as a report would: a counted crash never leaves no trace.
+func TestStormLineFallsBackToStderr(t *testing.T) {
+	env := limitsEnv(t, "CRASHGUARD_STORM_LIMIT=1/60s", "CRASHGUARD_OUTPUT=journal:"+filepath.Join(t.TempDir(), "absent.sock"))
+	run(t, runOpts{preload: true, env: env}, coreBin(t), "null")
+	r := run(t, runOpts{preload: true, env: env}, coreBin(t), "null")
+	if r.signal != syscall.SIGSEGV || !strings.Contains(r.stderr, "): crash 2 with this signature within 60 s") {
+		t.Fatalf("want the line on stderr: %s", r)
+	}
+}
+
+// Crashes at once each remove only what the caps require: with CRASHGUARD_MAX_FILES=2, eight
+// concurrent crashes leave two report files.
+func TestRetentionConcurrentCrashes(t *testing.T) {
+	for round := 0; round < 5; round++ {
+		dir := t.TempDir()
+		// The helper on, a cache of the round's own: the crashes wait for the same tables and
+		// go on together.
+		env := []string{"CRASHGUARD_CACHE_DIR=" + filepath.Join(t.TempDir(), "cache"), "CRASHGUARD_STORM_LIMIT=off",
+			"CRASHGUARD_MAX_FILES=2", "CRASHGUARD_OUTPUT=file:" + dir + "/%p.txt"}
+		done := make(chan result, 8)
+		for i := 0; i < 8; i++ {
+			go func() { done <- run(t, runOpts{preload: true, env: env}, coreBin(t), "null") }()
+		}
+		for i := 0; i < 8; i++ {
+			if r := <-done; r.signal != syscall.SIGSEGV {
+				t.Fatalf("%s", r)
+			}
+		}
+		if got := ourFiles(t, dir); len(got) != 2 {
+			t.Fatalf("round %d: %d files left, want 2: %v", round, len(got), got)
+		}
+	}
+}
+
+// A report file of an earlier version began with an empty line: it still counts as ours.
+// A directory holding both kinds has one budget even for a crash that wrote only one.
+func TestRetentionCountsOlderReportsAndBothKinds(t *testing.T) {
+	dir := t.TempDir()
+	old := filepath.Join(dir, "1.txt")
+	os.WriteFile(old, []byte("\n*** crashguard: SIGSEGV (an earlier version's report)\n"), 0o600)
+	past := time.Now().Add(-time.Hour)
+	os.Chtimes(old, past, past)
+	dump := filepath.Join(dir, "dX.dmp")
+	os.WriteFile(dump, []byte("MDMP an earlier minidump"), 0o600)
+	os.Chtimes(dump, past.Add(time.Minute), past.Add(time.Minute))
+	// This crash's minidump is not written (its name is taken, by a file that is not ours):
+	// the report alone, counted with the minidumps of the directory.
+	taken := "d" + filepath.Base(coreBin(t)) + ".dmp"
+	os.WriteFile(filepath.Join(dir, taken), []byte("not ours"), 0o600)
+	env := limitsEnv(t, "CRASHGUARD_STORM_LIMIT=off", "CRASHGUARD_MAX_FILES=2",
+		"CRASHGUARD_OUTPUT=file:"+dir+"/%p.txt,minidump:"+dir+"/d%e.dmp")
+	r := run(t, runOpts{preload: true, env: env}, coreBin(t), "null")
+	if r.signal != syscall.SIGSEGV {
+		t.Fatalf("%s", r)
+	}
+	got := strings.Join(ourFiles(t, dir), " ")
+	want := regexp.MustCompile(`^\d+\.txt dX\.dmp ` + regexp.QuoteMeta(taken) + `$`)
+	if !want.MatchString(got) || strings.HasPrefix(got, "1.txt") {
+		t.Fatalf("files left: %s; want the oldest (the earlier version's report) removed, the minidump, the file not ours and the new report kept", got)
 	}
 }
 
