@@ -1,7 +1,9 @@
 package tests
 
 import (
+	"bytes"
 	"encoding/hex"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -287,4 +289,58 @@ func TestMiniDebugInfoNamesStrippedFunctions(t *testing.T) {
 	}
 	r := crash(t, syscall.SIGSEGV, bin, "null")
 	wantChain(t, r, "static_leaf_reads", "middle_adds", "outer_calls", "main")
+}
+
+// Review, also noted: a corrupt cache file is removed by the handler only if its name still
+// names the file that was mapped. One replaced since (a helper or `crashguard warm` wrote a
+// good one meanwhile) stays.
+func TestCorruptCacheFileReplacedSinceIsKept(t *testing.T) {
+	cache := t.TempDir()
+	bin := coreBin(t)
+	if r := cli(t, nil, "warm", "--dir", cache, "--library", libPath, bin); r.exitCode != 0 {
+		t.Fatalf("warm: %s", r)
+	}
+	var own string
+	files, _ := filepath.Glob(filepath.Join(cache, "*", "*.cg"))
+	for _, f := range files {
+		if data, _ := os.ReadFile(f); strings.Contains(string(data), "static_leaf_reads") {
+			own = f
+		}
+	}
+	if own == "" {
+		t.Fatalf("no cache file for the crasher among %v", files)
+	}
+	good, _ := os.ReadFile(own)
+	bad := append([]byte(nil), good...)
+	bad[len(bad)-3] ^= 0xff // passes the checks at load; the checksum at the crash fails
+	os.WriteFile(own, bad, 0o644)
+
+	cmd := exec.Command(bin, "null-after-input")
+	cmd.Env = append(os.Environ(), "LD_PRELOAD="+libPath, "CRASHGUARD_CACHE_DIR="+cache, "CRASHGUARD_HELPER=off", "CRASHGUARD_STORM_LIMIT=off")
+	stdin, _ := cmd.StdinPipe()
+	stdout, _ := cmd.StdoutPipe()
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	ready := make([]byte, 6)
+	if _, err := io.ReadFull(stdout, ready); err != nil || string(ready) != "ready\n" {
+		t.Fatalf("the crasher did not start: %v %q", err, ready)
+	}
+	// A good file now has the name: written beside and renamed over the corrupt one.
+	tmp := own + ".new"
+	os.WriteFile(tmp, good, 0o644)
+	if err := os.Rename(tmp, own); err != nil {
+		t.Fatal(err)
+	}
+	stdin.Write([]byte("go\n"))
+	stdin.Close()
+	cmd.Wait()
+	if !strings.Contains(stderr.String(), "cache file corrupt (checksum mismatch)") {
+		t.Fatalf("the mapped file's corruption not noticed:\n%s", stderr.String())
+	}
+	if data, err := os.ReadFile(own); err != nil || !bytes.Equal(data, good) {
+		t.Fatalf("the good file that replaced the corrupt one was removed (%v)", err)
+	}
 }
