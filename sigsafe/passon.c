@@ -27,7 +27,13 @@
  * So the si_code cannot tell timeout's raise() from a program's own raise(SIGSEGV).  What
  * sets a wrapper apart is that it waited for a child before it sent itself the signal: the
  * kernel accounts the resources of reaped children (getrusage(RUSAGE_CHILDREN)), and a
- * child that ran has page faults on record.  The criterion, all of:
+ * child that ran has page faults on record.  That alone would take a program that ran a
+ * child (system(), a fork for a helper) and then crashes by its own raise() for a wrapper.
+ * The wrappers also say that the death is not theirs, each in its way, before they pass it
+ * on: timeout turns its own core dump off (PR_SET_DUMPABLE 0: coreutils' disable_core_dumps),
+ * strace lowers RLIMIT_CORE to {0, 0} ("avoid potential core file clobbering"), and a shell
+ * uses kill (SI_USER) where a crashing program uses raise() or abort() (SI_TKILL).  The
+ * criterion, all of:
  *   - sent by this process to itself (SI_USER or SI_TKILL, si_pid our pid);
  *   - not SIGABRT: abort() is the most common crash of all and a program may well have run
  *     children before it; a wrapper passing on an abort still gets a report of its own;
@@ -36,12 +42,16 @@
  *   - delivered right after a system call of the interrupted code (the kill or tgkill that
  *     sent it): a signal a fault handler sent while it blocked it arrives when the handler
  *     returns, at the faulting instruction;
- *   - the process has reaped at least one child.
- * A program that runs children and later raises a crash signal other than SIGABRT on
- * itself from ordinary code is taken for a wrapper: one line instead of a report.
+ *   - the process has reaped at least one child;
+ *   - it declines its own core: kill() rather than raise(), or not dumpable, or a hard
+ *     RLIMIT_CORE of 0.
+ * A program that runs children, makes itself not dumpable (or its hard core limit 0) and
+ * later raises a crash signal other than SIGABRT on itself from ordinary code is taken for a
+ * wrapper: one line instead of a report.
  */
 #include "passon.h"
 
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <ucontext.h>
 
@@ -92,11 +102,21 @@ static int interrupted_on_alt_stack(const ucontext_t *uc) {
     return !(uc->uc_stack.ss_flags & SS_DISABLE) && sp - lo < uc->uc_stack.ss_size;
 }
 
+static int declines_its_own_core(const siginfo_t *info) {
+    if (info->si_code == SI_USER)
+        return 1;
+    if (cg_sys_prctl(PR_GET_DUMPABLE, 0, 0) == 0)
+        return 1;
+    struct rlimit core;
+    return cg_sys_prlimit(RLIMIT_CORE, 0, &core) == 0 && core.rlim_max == 0;
+}
+
 int is_passed_on_death(int sig, const siginfo_t *info, const void *ucontext, pid_t pid) {
     if ((info->si_code != SI_USER && info->si_code != SI_TKILL) || info->si_pid != pid)
         return 0;
     if (sig == SIGABRT)
         return 0;
     const ucontext_t *uc = ucontext;
-    return !interrupted_on_alt_stack(uc) && after_a_system_call(uc, pid) && has_reaped_a_child();
+    return !interrupted_on_alt_stack(uc) && after_a_system_call(uc, pid) && has_reaped_a_child() &&
+           declines_its_own_core(info);
 }

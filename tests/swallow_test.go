@@ -345,7 +345,7 @@ func TestAbortRaiseAndReRaisingHandlersStillReported(t *testing.T) {
 		mode string
 		sig  syscall.Signal
 	}{
-		{"raise", syscall.SIGSEGV}, {"abort", syscall.SIGABRT},
+		{"raise", syscall.SIGSEGV}, {"abort", syscall.SIGABRT}, {"child-then-raise", syscall.SIGSEGV},
 		{"handler-reraise", syscall.SIGSEGV}, {"handler-kill", syscall.SIGSEGV},
 	} {
 		t.Run(c.mode, func(t *testing.T) {

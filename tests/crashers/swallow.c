@@ -410,6 +410,14 @@ int main(int argc, char **argv) {
         return setuid_in_report();
     if (!strcmp(mode, "raise"))
         return raise(SIGSEGV);
+    if (!strcmp(mode, "child-then-raise")) {
+        /* A program that ran a child, as a wrapper does, then crashes by its own raise(). */
+        pid_t child = fork();
+        if (child == 0)
+            _exit(0);
+        waitpid(child, 0, 0);
+        return raise(SIGSEGV);
+    }
     if (!strcmp(mode, "abort"))
         abort();
     if (!strcmp(mode, "handler-reraise"))
