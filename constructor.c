@@ -179,6 +179,13 @@ __attribute__((constructor)) static void crashguard_init(void) {
 
     cg_config.sigaction = cg_real_sigaction;
     cg_parse_output(env("CRASHGUARD_OUTPUT"));
+    if (getauxval(AT_SECURE)) {
+        /* No environment chooses a destination here, and stderr is the caller's: it gets the
+         * redacted report.  The full one goes where systemd-coredump keeps a core, the system
+         * journal, when its socket is root's (checked at the crash: docs/security.md). */
+        snprintf(cg_config.journal_socket, sizeof cg_config.journal_socket, "%s", "/run/systemd/journal/socket");
+        cg_config.journal_root_only = 1;
+    }
     cg_parse_signals(env("CRASHGUARD_SIGNALS"), signal_wanted);
     cg_parse_format(env("CRASHGUARD_FORMAT"));
     cg_parse_tags(env("CRASHGUARD_TAGS"));

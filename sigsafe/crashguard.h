@@ -202,6 +202,8 @@ struct cg_config {
     int json;             /* CRASHGUARD_FORMAT=json: one JSON object per report */
     char report_file_pattern[CG_PATH_MAX]; /* CRASHGUARD_OUTPUT file:PATTERN, or "" */
     char journal_socket[108];              /* CRASHGUARD_OUTPUT journal[:SOCKET], or "" */
+    int journal_root_only;                 /* AT_SECURE: the system journal, which gets the full
+                                            * report only if it is root's, and nothing else */
     char minidump_pattern[CG_PATH_MAX];    /* CRASHGUARD_OUTPUT minidump:PATTERN, or "" */
     char config_note[CG_CONFIG_NOTE_MAX];  /* invalid configuration values, said in reports */
     /* The C library's sigaction: ours (sigaction_interpose.c) would keep our handler. */

@@ -295,14 +295,16 @@ static void write_the_report(void *arg) {
     }
     if (file_fd >= 0)
         cg_sys_close(file_fd);
-    if (journal) {
+    int journal_root = journal && journal_root_owned();
+    if (journal && (journal_root || !cg_config.journal_root_only)) {
         /* The journal takes one datagram: its rendering is bounded, frames included. */
-        struct cg_report_view journal_view = view_of(privileged && !journal_root_owned(), sizeof report_copy, 1);
+        struct cg_report_view journal_view = view_of(privileged && !journal_root, sizeof report_copy, 1);
         out_init(&report_out);
         out_capture(&report_out, report_copy, sizeof report_copy);
         report_compose(&report_out, &journal_view);
         int fd = report_fd();
-        if (!send_to_journal(c->sig, report_copy, report_out.captured, redacted_words(&journal_view), 0) && fd >= 0) {
+        if (!send_to_journal(c->sig, report_copy, report_out.captured, redacted_words(&journal_view), 0) && fd >= 0 &&
+            !cg_config.journal_root_only) {
             /* On stderr, why the journal did not take it; and the report itself when the
              * journal was its only destination. */
             out_init(&report_out);

@@ -594,3 +594,73 @@ func TestReportFileStartsWithTheReport(t *testing.T) {
 		t.Fatalf("file starts %q, stderr %q", string(data)[:20], r.stderr[:20])
 	}
 }
+
+// A setuid program run by an unprivileged caller (AT_SECURE: the environment is ignored, so
+// no destination can be configured): the caller's stderr gets the redacted report, and the
+// full one goes to the system journal when its socket is root's — as systemd-coredump keeps
+// the core. Arranged in a mount namespace of the test's own: glibc preloads into a setuid
+// program only a set-user-ID library from a system directory (so a copy of ours is mounted
+// over one there), and /run/systemd/journal is the test's socket.
+func TestSetuidProgramsFullReportGoesToTheSystemJournal(t *testing.T) {
+	if os.Getuid() != 0 {
+		t.Skip("needs root: a setuid-root program and mounts (tests/run.sh runs as root)")
+	}
+	for _, tool := range []string{"unshare", "setpriv", "mount"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Skipf("no %s", tool)
+		}
+	}
+	const shadow = "/usr/lib/x86_64-linux-gnu/libz.so.1" // in a system directory; none of the programs here uses it
+	target, err := filepath.EvalSymlinks(shadow)
+	if err != nil {
+		t.Skipf("no %s to mount over: %v", shadow, err)
+	}
+	dir := t.TempDir()
+	os.Chmod(filepath.Dir(dir), 0o755) // the caller (nobody) runs the program from here
+	os.Chmod(dir, 0o755)
+	copyMode := func(from, to string, mode uint32) {
+		data, err := os.ReadFile(from)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(to, data, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := syscall.Chmod(to, mode); err != nil { // os.Chmod takes the setuid bit as os.ModeSetuid only
+			t.Fatal(err)
+		}
+	}
+	lib, prog := filepath.Join(dir, "lib.so"), filepath.Join(dir, "reports-9")
+	copyMode(libPath, lib, 0o4755)
+	copyMode(reportsBin(t), prog, 0o4755)
+	jdir := filepath.Join(dir, "journal") // root's, 0755: written by no one else
+	os.Mkdir(jdir, 0o755)
+	conn, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: filepath.Join(jdir, "socket"), Net: "unixgram"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	script := fmt.Sprintf("mount -t tmpfs tmpfs /run && mkdir -p /run/systemd/journal && mount --bind %s /run/systemd/journal && "+
+		"mount --bind %s %s && exec setpriv --reuid=65534 --regid=65534 --clear-groups env LD_PRELOAD=%s %s main-null",
+		jdir, lib, target, filepath.Base(shadow), prog)
+	r := run(t, runOpts{}, "unshare", "-m", "--propagation", "private", "sh", "-c", script)
+	if r.signal != syscall.SIGSEGV && r.exitCode != 128+int(syscall.SIGSEGV) {
+		t.Fatalf("want a death by SIGSEGV: %s", r)
+	}
+	if !strings.Contains(r.stderr, "*** end of crashguard report") {
+		t.Skipf("the library was not preloaded into the setuid program here:\n%s", r.stderr)
+	}
+	if strings.Contains(r.stderr, "registers:") || !strings.Contains(r.stderr, "redacted: registers, raw addresses and the memory map (privileged process") {
+		t.Fatalf("stderr, the caller's: want the redacted report:\n%s", r.stderr)
+	}
+	conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+	buf := make([]byte, 1<<20)
+	n, err := conn.Read(buf)
+	if err != nil {
+		t.Fatalf("nothing in the system journal: %v\n%s", err, r.stderr)
+	}
+	f := parseJournal(t, buf[:n])
+	if rep := f["CRASHGUARD_REPORT"]; !strings.Contains(rep, "registers:") || strings.Contains(rep, "redacted:") || f["CRASHGUARD_REDACTED"] != "" {
+		t.Fatalf("the journal's report is not the full one: %v", f)
+	}
+}
