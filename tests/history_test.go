@@ -104,10 +104,15 @@ func TestListAndInfoFromReportFiles(t *testing.T) {
 		time.Sleep(20 * time.Millisecond) // distinct modification times: the order is theirs
 	}
 	os.WriteFile(filepath.Join(dir, "README"), []byte("not a report\n"), 0o644)
-	// The oldest file is from three days ago.
-	old := time.Now().Add(-72 * time.Hour)
+	// The oldest crash is from three days ago: its report says so (the time list shows is the
+	// report's own, not the file's, which a copy or a backup changes).
+	old := time.Now().Add(-72 * time.Hour).UTC().Truncate(time.Millisecond)
 	oldFile, _ := filepath.Glob(filepath.Join(dir, fmt.Sprintf("*-%d.crash", pids[0])))
-	os.Chtimes(oldFile[0], old, old)
+	data, _ := os.ReadFile(oldFile[0])
+	data = regexp.MustCompile(`(?m)^time: \S+?,`).ReplaceAll(data, []byte("time: "+old.Format("2006-01-02T15:04:05.000Z")+","))
+	// ...and that it was a service's (the unit list shows is the report's cgroup line's).
+	data = regexp.MustCompile(`(?m)^cgroup: .*$`).ReplaceAll(data, []byte("cgroup: /system.slice/myservice.service, unit myservice.service"))
+	os.WriteFile(oldFile[0], data, 0o600)
 
 	got := listJSON(t, nil, "--no-journal", "--dir", dir)
 	if len(got) != 3 {
@@ -120,7 +125,10 @@ func TestListAndInfoFromReportFiles(t *testing.T) {
 			t.Fatalf("crash %d: %+v (want pid %d, signature %s)", i, c, pids[i], sigs[i])
 		}
 	}
-	if !got[0].Time.Equal(old.Truncate(time.Microsecond)) && got[0].Time.Unix() != old.Unix() {
+	if got[0].Unit != "myservice.service" || got[1].Unit != "" {
+		t.Fatalf("units: %q, %q", got[0].Unit, got[1].Unit)
+	}
+	if !got[0].Time.Equal(old) {
 		t.Fatalf("time of the oldest: %v, want %v", got[0].Time, old)
 	}
 	// --since leaves the old one out.

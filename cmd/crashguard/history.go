@@ -258,6 +258,9 @@ var (
 	textHead      = regexp.MustCompile(`(?m)^\*\*\* crashguard: (SIG[A-Z0-9]+) `)
 	textProcess   = regexp.MustCompile(`(?m)^process: pid (\d+)(?:, executable (.*))?$`)
 	textSignature = regexp.MustCompile(`(?m)^signature: (0x[0-9a-f]+)$`)
+	textTime      = regexp.MustCompile(`(?m)^time: (\S+?),? `)
+	textUser      = regexp.MustCompile(`(?m)^user: uid (\d+) `)
+	textUnit      = regexp.MustCompile(`(?m)^cgroup: .*?, (?:user )?unit ([^,\n]+)`)
 )
 
 func readReportFile(p string, st os.FileInfo) (crash, bool) {
@@ -274,17 +277,22 @@ func readReportFile(p string, st os.FileInfo) (crash, bool) {
 	if !ok {
 		return crash{}, false
 	}
-	c.Time, c.Source, c.ID = st.ModTime(), p, shortID("f", p)
-	c.UID = -1
-	if sys, ok := st.Sys().(*syscall.Stat_t); ok {
-		c.UID = int(sys.Uid)
+	c.Source, c.ID = p, shortID("f", p)
+	// The report's own time and uid; the file's for a report without them (an older one).
+	if c.Time.IsZero() {
+		c.Time = st.ModTime()
+	}
+	if c.UID < 0 {
+		if sys, ok := st.Sys().(*syscall.Stat_t); ok {
+			c.UID = int(sys.Uid)
+		}
 	}
 	return c, true
 }
 
 // parseReport reads the facts list shows from a report, text or JSON.
 func parseReport(data []byte) (crash, bool) {
-	c := crash{report: data}
+	c := crash{report: data, UID: -1}
 	if trimmed := bytes.TrimSpace(data); len(trimmed) > 0 && trimmed[0] == '{' {
 		var r struct {
 			Report     int    `json:"crashguard_report"`
@@ -292,12 +300,29 @@ func parseReport(data []byte) (crash, bool) {
 			PID        int    `json:"pid"`
 			Executable string `json:"executable"`
 			Signature  string `json:"signature"`
+			Context    struct {
+				Time     string  `json:"time"`
+				UID      *int    `json:"uid"`
+				Unit     *string `json:"unit"`
+				UserUnit *string `json:"user_unit"`
+			} `json:"context"`
 		}
 		line, _, _ := bytes.Cut(trimmed, []byte("\n"))
 		if json.Unmarshal(line, &r) != nil || r.Report == 0 {
 			return c, false
 		}
 		c.Signal, c.PID, c.Executable, c.Signature = r.Signal, r.PID, r.Executable, r.Signature
+		if t, err := time.Parse(time.RFC3339Nano, r.Context.Time); err == nil {
+			c.Time = t
+		}
+		if r.Context.UID != nil {
+			c.UID = *r.Context.UID
+		}
+		if r.Context.Unit != nil {
+			c.Unit = *r.Context.Unit
+		} else if r.Context.UserUnit != nil {
+			c.Unit = *r.Context.UserUnit
+		}
 		return c, true
 	}
 	m := textHead.FindSubmatch(data)
@@ -311,6 +336,17 @@ func parseReport(data []byte) (crash, bool) {
 	}
 	if m := textSignature.FindSubmatch(data); m != nil {
 		c.Signature = string(m[1])
+	}
+	if m := textTime.FindSubmatch(data); m != nil {
+		if t, err := time.Parse(time.RFC3339Nano, string(m[1])); err == nil {
+			c.Time = t
+		}
+	}
+	if m := textUser.FindSubmatch(data); m != nil {
+		c.UID, _ = strconv.Atoi(string(m[1]))
+	}
+	if m := textUnit.FindSubmatch(data); m != nil {
+		c.Unit = string(m[1])
 	}
 	return c, true
 }
