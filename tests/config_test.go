@@ -153,3 +153,15 @@ func TestIncludeMatchesTheResolvedPath(t *testing.T) {
 	r = run(t, runOpts{preload: true, env: []string{"CRASHGUARD_INCLUDE=" + bin}}, link, "null")
 	wantLine(t, r, `^\*\*\* crashguard: SIGSEGV`)
 }
+
+// A relative CRASHGUARD_CACHE_DIR would put a cache under every working directory a process
+// starts in: it is ignored with a note, and nothing is created there.
+func TestRelativeCacheDirIsIgnored(t *testing.T) {
+	wd := t.TempDir()
+	r := run(t, runOpts{preload: true, env: []string{"CRASHGUARD_CACHE_DIR=relative/cache", "CRASHGUARD_HELPER=off"},
+		setup: func(c *exec.Cmd) { c.Dir = wd }}, coreBin(t), "null")
+	wantLine(t, r, `configuration: CRASHGUARD_CACHE_DIR: not an absolute path, ignored`)
+	if entries, _ := os.ReadDir(wd); len(entries) != 0 {
+		t.Fatalf("created in the working directory: %v", entries)
+	}
+}
