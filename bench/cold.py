@@ -12,7 +12,9 @@ posix_spawn + wait4: wall, user+sys CPU of the host and the relay it reaps, max 
 Prints: the medians of wall (us), CPU (us) and max RSS (KiB) for no preload, warm and cold,
 then the median time from the cold start to its helper's end (us: time to tables) and how
 many rounds saw a helper."""
-import os, shutil, statistics, subprocess, sys, tempfile, time
+import shutil, statistics, subprocess, sys, tempfile, time
+
+from helpers import wait_for_helpers
 
 rounds, spawn, lib, warm = int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4]
 prog = sys.argv[sys.argv.index("--") + 1:]
@@ -23,21 +25,6 @@ def run(env):
     return [float(x) for x in out[:3]]
 
 
-def helpers_of(cache):
-    """Pids of helpers writing into cache (their command line names it)."""
-    mark = ("--dir=" + cache).encode()
-    pids = []
-    for pid in os.listdir("/proc"):
-        if pid.isdigit():
-            try:
-                with open(f"/proc/{pid}/cmdline", "rb") as f:
-                    if mark in f.read():
-                        pids.append(pid)
-            except OSError:
-                pass
-    return pids
-
-
 none, warm_runs, cold_runs, tables = [], [], [], []
 for _ in range(rounds):
     none.append(run([]))
@@ -45,15 +32,7 @@ for _ in range(rounds):
     cache = tempfile.mkdtemp(prefix="cold.")
     start = time.monotonic()
     cold_runs.append(run([f"CRASHGUARD_CACHE_DIR={cache}", f"LD_PRELOAD={lib}"]))
-    # The helper may not have reached execve when the host is gone: give it 100 ms to show.
-    seen, deadline = False, time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if helpers_of(cache):
-            seen = True
-        elif seen or time.monotonic() - start > 0.1:
-            break
-        time.sleep(0.002)
-    if seen:
+    if wait_for_helpers(cache, start):
         tables.append((time.monotonic() - start) * 1e6)
     shutil.rmtree(cache, ignore_errors=True)
 

@@ -6,6 +6,8 @@ each run (a cold start every time), and the helper it starts is waited for (unti
 the next run."""
 import os, shutil, statistics, subprocess, sys, tempfile, time
 
+from helpers import wait_for_helpers
+
 n = int(sys.argv[1])
 sep = sys.argv.index("--")
 env = dict(os.environ)
@@ -13,21 +15,6 @@ for kv in sys.argv[2:sep]:
     k, v = kv.split("=", 1)
     env[k] = v
 prog = sys.argv[sep + 1:]
-
-
-def wait_for_helpers(cache, limit=60):
-    mark, end = ("--dir=" + cache).encode(), time.monotonic() + limit
-    while time.monotonic() < end:
-        busy = False
-        for pid in filter(str.isdigit, os.listdir("/proc")):
-            try:
-                with open(f"/proc/{pid}/cmdline", "rb") as f:
-                    busy = busy or mark in f.read()
-            except OSError:
-                pass
-        if not busy:
-            return
-        time.sleep(0.01)
 
 
 to_report, to_death, fresh = [], [], []
@@ -43,7 +30,7 @@ for _ in range(n):
     p.wait()
     dead = time.monotonic_ns()
     if fresh:
-        wait_for_helpers(fresh[-1])
+        wait_for_helpers(fresh[-1], time.monotonic())
     if reported:
         to_report.append((reported - fault) / 1000)
     to_death.append((dead - fault) / 1000)

@@ -86,20 +86,13 @@ static int open_state_dir(void) {
     return -1;
 }
 
-static int lock_state(int fd) {
+/* Tries a lock for at most LOCK_TRIES ms, never waiting on its holder: the state file's
+ * record lock, or a directory's flock (a directory cannot take a record lock). */
+static int lock_for_a_while(int fd, int directory) {
     struct flock lock = {.l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = 0, .l_len = 0};
     for (int i = 0; i < LOCK_TRIES; i++) {
-        if (cg_sys_fcntl(fd, F_OFD_SETLK, (long)&lock) == 0)
-            return 1;
-        cg_sys_sleep_ms(1);
-    }
-    return 0;
-}
-
-/* A directory cannot take a record lock; flock works on its descriptor. */
-static int lock_directory(int fd) {
-    for (int i = 0; i < LOCK_TRIES; i++) {
-        if ((int)CG_SC(SYS_flock, fd, LOCK_EX | LOCK_NB, 0, 0, 0, 0) == 0)
+        long r = directory ? CG_SC(SYS_flock, fd, LOCK_EX | LOCK_NB, 0, 0, 0, 0) : cg_sys_fcntl(fd, F_OFD_SETLK, (long)&lock);
+        if (r == 0)
             return 1;
         cg_sys_sleep_ms(1);
     }
@@ -150,7 +143,7 @@ uint32_t cg_storm_count(uint64_t signature) {
         cg_sys_close(fd);
         return 0;
     }
-    lock_state(fd); /* or not: counted anyway */
+    lock_for_a_while(fd, 0); /* or not: counted anyway */
     uint64_t now = now_usec();
     if (!now) {
         cg_sys_close(fd);
@@ -302,20 +295,6 @@ static int fits(const char *pattern, const char *name) {
     return !*p; /* a placeholder left needs a character */
 }
 
-static const char *last_component(const char *path) {
-    const char *base = path;
-    for (const char *q = path; *q; q++)
-        if (*q == '/')
-            base = q + 1;
-    return base;
-}
-
-static int str_eq(const char *a, const char *b) {
-    while (*a && *a == *b)
-        a++, b++;
-    return *a == *b;
-}
-
 static int starts_as_ours(int fd) {
     char head[20];
     long n = cg_sys_pread(fd, head, sizeof head, 0);
@@ -390,7 +369,7 @@ static void survey(int dir, const char *patterns[2], const char *spare[2], uint6
                 continue;
             (*count)++;
             *bytes += (uint64_t)st.st_size;
-            if ((spare[0] && str_eq(d->name, spare[0])) || (spare[1] && str_eq(d->name, spare[1])))
+            if ((spare[0] && cg_streq(d->name, spare[0])) || (spare[1] && cg_streq(d->name, spare[1])))
                 continue;
             struct candidate c = {.sec = st.st_mtim.tv_sec, .nsec = st.st_mtim.tv_nsec, .size = (uint64_t)st.st_size};
             size_t len = cg_strnlen(d->name, sizeof c.name - 1);
@@ -413,7 +392,7 @@ static void enforce_in(const char *written, const char *patterns[2], const char 
     int dir = cg_sys_open(dir_path, O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0);
     if (dir < 0)
         return;
-    lock_directory(dir); /* or not: then crashes at once may remove more than needed */
+    lock_for_a_while(dir, 1); /* or not: then crashes at once may remove more than needed */
     for (int pass = 0; pass < RETENTION_PASSES; pass++) {
         uint64_t count, bytes;
         survey(dir, patterns, spare, &count, &bytes);
@@ -432,7 +411,7 @@ static void enforce_in(const char *written, const char *patterns[2], const char 
 }
 
 static int same_dir(const char *a, const char *b) {
-    size_t la = (size_t)(last_component(a) - a), lb = (size_t)(last_component(b) - b);
+    size_t la = (size_t)(cg_base_name(a) - a), lb = (size_t)(cg_base_name(b) - b);
     if (la != lb)
         return 0;
     for (size_t i = 0; i < la; i++)
@@ -444,8 +423,8 @@ static int same_dir(const char *a, const char *b) {
 void cg_enforce_retention(const char *report_file, const char *minidump_file) {
     if (!cg_report_setup.max_files && !cg_report_setup.max_use)
         return;
-    const char *report_pattern = cg_config.report_file_pattern[0] ? last_component(cg_config.report_file_pattern) : 0;
-    const char *minidump_pattern = cg_config.minidump_pattern[0] ? last_component(cg_config.minidump_pattern) : 0;
+    const char *report_pattern = cg_config.report_file_pattern[0] ? cg_base_name(cg_config.report_file_pattern) : 0;
+    const char *minidump_pattern = cg_config.minidump_pattern[0] ? cg_base_name(cg_config.minidump_pattern) : 0;
     /* Where the kind this crash did not write would have gone (the same expansions: the same
      * process): a directory that holds both kinds has one budget for both. */
     static char other[CG_PATH_MAX];
@@ -455,8 +434,8 @@ void cg_enforce_retention(const char *report_file, const char *minidump_file) {
     else if (minidump_file && !report_file && report_pattern &&
              cg_expand_pattern(cg_config.report_file_pattern, other, sizeof other))
         report_file = other, report_pattern = same_dir(minidump_file, other) ? report_pattern : 0;
-    const char *spare[2] = {report_file && report_file != other ? last_component(report_file) : 0,
-                            minidump_file && minidump_file != other ? last_component(minidump_file) : 0};
+    const char *spare[2] = {report_file && report_file != other ? cg_base_name(report_file) : 0,
+                            minidump_file && minidump_file != other ? cg_base_name(minidump_file) : 0};
     if (report_file && minidump_file && same_dir(report_file, minidump_file)) {
         const char *patterns[2] = {report_pattern, minidump_pattern};
         enforce_in(report_file != other ? report_file : minidump_file, patterns, spare);

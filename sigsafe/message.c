@@ -193,10 +193,7 @@ static const struct {
 };
 
 static int is_libstdcxx(const struct cg_module *m) {
-    const char *base = m->path;
-    for (const char *p = m->path; *p; p++)
-        if (*p == '/')
-            base = p + 1;
+    const char *base = cg_base_name(m->path);
     const char *want = "libstdc++";
     for (int i = 0; want[i]; i++)
         if (base[i] != want[i])

@@ -143,6 +143,14 @@ size_t cg_strnlen(const char *s, size_t max) {
     return n;
 }
 
+const char *cg_base_name(const char *path) {
+    const char *base = path;
+    for (const char *p = path; *p; p++)
+        if (*p == '/')
+            base = p + 1;
+    return base;
+}
+
 int cg_streq(const char *a, const char *b) {
     while (*a && *a == *b)
         a++, b++;

@@ -54,4 +54,6 @@ size_t cg_format_udec(char tmp[24], uint64_t v);
 size_t cg_strlen(const char *s);
 size_t cg_strnlen(const char *s, size_t max);
 int cg_streq(const char *a, const char *b);
+/* What follows the last '/' of path (all of it when there is none). */
+const char *cg_base_name(const char *path);
 #endif

@@ -73,14 +73,6 @@ static const char *const runtime_modules[] = {
     "libasan", "libubsan", "libtsan", "liblsan", "libjemalloc", "libtcmalloc", "libmimalloc",
 };
 
-static const char *base_name(const char *path) {
-    const char *base = path;
-    for (const char *p = path; *p; p++)
-        if (*p == '/')
-            base = p + 1;
-    return base;
-}
-
 static int has_prefix(const char *s, size_t n, const char *prefix, size_t plen) {
     if (plen > n)
         return 0;
@@ -91,7 +83,7 @@ static int has_prefix(const char *s, size_t n, const char *prefix, size_t plen) 
 }
 
 const char *cg_module_name(const struct cg_module *m) {
-    return base_name(m == cg_module_at(0) ? cg_executable_path() : m->path);
+    return cg_base_name(m == cg_module_at(0) ? cg_executable_path() : m->path);
 }
 
 int cg_runtime_module(const struct cg_module *m) {

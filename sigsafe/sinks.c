@@ -57,11 +57,7 @@ int cg_expand_pattern(const char *pattern, char *path, size_t size) {
             break;
         }
         case 'e': {
-            const char *exe = cg_executable_path();
-            const char *base = exe;
-            for (const char *q = exe; *q; q++)
-                if (*q == '/')
-                    base = q + 1;
+            const char *base = cg_base_name(cg_executable_path());
             n = put(path, n, max, base, cg_strlen(base));
             break;
         }
