@@ -263,22 +263,35 @@ int cg_map_cached_tables(struct cg_cache_scratch *s, int verify_now) {
 /* The helper holds an open-file-description lock on one byte per build-id of <dir>/.locks
  * while it builds (dwarfcache/lock.go): the byte at the build-id's first 8 bytes, shifted
  * right by one. */
-int cg_tables_being_built(const struct cg_module *m, char *path, size_t size) {
+void cg_open_build_locks(struct cg_build_locks *l) {
+    for (int d = 0; d < CG_CACHE_DIRS; d++) {
+        l->fd[d] = -1;
+        if (d >= cg_precompute.writable_dirs)
+            continue;
+        size_t n = append(l->path, 0, sizeof l->path, cg_precompute.dirs[d]);
+        n = append(l->path, n, sizeof l->path, "/.locks");
+        if (n + 1 >= sizeof l->path)
+            continue;
+        l->path[n] = 0;
+        int fd = cg_sys_open(l->path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW, 0);
+        l->fd[d] = fd < 0 ? -1 : fd;
+    }
+}
+
+void cg_close_build_locks(struct cg_build_locks *l) {
+    for (int d = 0; d < CG_CACHE_DIRS; d++)
+        if (l->fd[d] >= 0)
+            cg_sys_close(l->fd[d]);
+}
+
+int cg_tables_being_built(const struct cg_build_locks *l, const struct cg_module *m) {
     uint64_t first8 = 0;
     __builtin_memcpy(&first8, m->build_id, m->build_id_len < 8 ? m->build_id_len : 8);
-    for (int d = 0; d < cg_precompute.writable_dirs; d++) {
-        size_t n = append(path, 0, size, cg_precompute.dirs[d]);
-        n = append(path, n, size, "/.locks");
-        path[n] = 0;
-        if (n + 1 >= size)
-            continue;
-        int fd = cg_sys_open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW, 0);
-        if (fd < 0)
+    for (int d = 0; d < CG_CACHE_DIRS; d++) {
+        if (l->fd[d] < 0)
             continue;
         struct flock probe = {.l_type = F_RDLCK, .l_whence = SEEK_SET, .l_start = (off_t)(first8 >> 1), .l_len = 1};
-        int held = cg_sys_fcntl(fd, F_OFD_GETLK, (long)&probe) == 0 && probe.l_type != F_UNLCK;
-        cg_sys_close(fd);
-        if (held)
+        if (cg_sys_fcntl(l->fd[d], F_OFD_GETLK, (long)&probe) == 0 && probe.l_type != F_UNLCK)
             return 1;
     }
     return 0;

@@ -22,7 +22,7 @@
 
 static struct cg_reader reader;
 static struct cg_cache_scratch scratch;
-static char lock_scratch[CG_PATH_MAX];
+static struct cg_build_locks locks;
 static int gave_up_waiting; /* for the notes: tables were still being built */
 
 static int missing_module(const struct cg_module *m) {
@@ -36,14 +36,16 @@ static int being_built(int *unclaimed) {
     int building = 0;
     *unclaimed = 0;
     uint32_t n = atomic_load_explicit(&cg_module_count, memory_order_acquire);
+    cg_open_build_locks(&locks);
     for (uint32_t i = 0; i < n; i++) {
         if (!missing_module(cg_module_at(i)))
             continue;
-        if (cg_tables_being_built(cg_module_at(i), lock_scratch, sizeof lock_scratch))
+        if (cg_tables_being_built(&locks, cg_module_at(i)))
             building++;
         else
             ++*unclaimed;
     }
+    cg_close_build_locks(&locks);
     return building;
 }
 

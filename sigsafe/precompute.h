@@ -63,8 +63,16 @@ int cg_map_cache_file(struct cg_module *m, const char *path, struct cg_cache_scr
  * still have no tables. */
 int cg_map_cached_tables(struct cg_cache_scratch *s, int verify_now);
 
+/* The build-lock files of the writable cache directories (<dir>/.locks), opened once for a
+ * pass over the modules: -1 for a directory that has none yet. */
+struct cg_build_locks {
+    int fd[CG_CACHE_DIRS];
+    char path[CG_PATH_MAX];
+};
+void cg_open_build_locks(struct cg_build_locks *l);
+void cg_close_build_locks(struct cg_build_locks *l);
 /* Whether a helper (ours or another process's) holds the build lock of m's tables. */
-int cg_tables_being_built(const struct cg_module *m, char *path_scratch, size_t size);
+int cg_tables_being_built(const struct cg_build_locks *l, const struct cg_module *m);
 
 /* ---- the helper (spawn.c) ---- */
 

@@ -62,7 +62,7 @@ static char relay_stack[16384] __attribute__((aligned(16)));
 static char helper_stack[16384] __attribute__((aligned(16)));
 static _Atomic pid_t helper_pid;
 static _Atomic int exec_error; /* set by a child whose execve failed */
-static char lock_path[CG_PATH_MAX];
+static struct cg_build_locks locks; /* open while a helper is being started */
 static int archive_fd = -1; /* the memfd handed to the helper being started, or -1 */
 static char probe_path[CG_PATH_MAX];
 /* Modules a helper of this process was asked for: never asked twice (a module a helper
@@ -91,7 +91,7 @@ static int wanted(uint32_t i) {
     const struct cg_module *m = cg_module_at(i);
     return m->hi && m->build_id_len >= 2 && !asked[i] &&
            atomic_load_explicit(&m->tables[CG_TABLE_SYMBOLS].state, memory_order_acquire) == CG_SYMTAB_PENDING &&
-           !cg_tables_being_built(m, lock_path, sizeof lock_path);
+           !cg_tables_being_built(&locks, m);
 }
 
 static int anything_wanted(void) {
@@ -252,6 +252,7 @@ pid_t cg_spawn_helper(int urgent) {
     int subreaper = 0;
     cg_sys_prctl(PR_GET_CHILD_SUBREAPER, (unsigned long)&subreaper, 0);
     cg_precompute.reaper = cg_sys_getpid() == 1 || subreaper;
+    cg_open_build_locks(&locks);
     int start = (urgent || !cg_precompute.reaper) && anything_wanted();
     if (start)
         open_archive_if_needed();
@@ -279,6 +280,7 @@ pid_t cg_spawn_helper(int urgent) {
             result = -1;
         }
     }
+    cg_close_build_locks(&locks);
     if (archive_fd >= 0)
         cg_sys_close(archive_fd); /* the helper has its own; our mapping stays */
     archive_fd = -1;
