@@ -183,7 +183,7 @@ uint32_t cg_storm_count(uint64_t signature) {
         s->window_start_usec = now;
         s->count = 1;
     }
-    CG_SC(SYS_pwrite64, fd, &storm, sizeof storm, 0, 0, 0);
+    cg_sys_pwrite(fd, &storm, sizeof storm, 0);
     cg_sys_close(fd); /* and with it the lock */
     return number;
 }

@@ -91,12 +91,6 @@ enum {
 #define USER_TOP ((uintptr_t)1 << 56) /* above every user address, even with 5-level paging */
 
 /* Local wrappers for the few system calls only this file makes (sys.h's conventions). */
-static inline long md_sys_pwrite(int fd, const void *buf, size_t n, uint64_t off) {
-    return CG_SC(SYS_pwrite64, fd, buf, n, off, 0, 0);
-}
-static inline int md_sys_linkat(int olddir, const char *oldpath, int newdir, const char *newpath, int flags) {
-    return (int)CG_SC(SYS_linkat, olddir, oldpath, newdir, newpath, flags, 0);
-}
 static inline int md_sys_affinity(void *mask, size_t size) {
     return (int)CG_SC(SYS_sched_getaffinity, 0, size, mask, 0, 0, 0);
 }
@@ -706,7 +700,7 @@ static int close_dump(void) {
     if (tmp_link[0]) {
         /* linkat never replaces: a name that appeared meanwhile is kept, as O_EXCL would. */
         if (!f.failed)
-            named = md_sys_linkat(AT_FDCWD, tmp_link, AT_FDCWD, name, AT_SYMLINK_FOLLOW) == 0;
+            named = cg_sys_linkat(tmp_link, name, AT_SYMLINK_FOLLOW) == 0;
     } else if (f.failed) {
         cg_sys_unlink(name);
     } else {
@@ -786,8 +780,8 @@ const char *cg_write_minidump(int sig, const siginfo_t *info, void *ucontext, pi
     put32(header + 16, 0);
     put32(header + 20, (uint32_t)now.tv_sec);
     put64(header + 24, 0);
-    if (!f.failed && (md_sys_pwrite(f.fd, directory, sizeof directory, MD_HEADER_SIZE) != (long)sizeof directory ||
-                      md_sys_pwrite(f.fd, header, sizeof header, 0) != (long)sizeof header))
+    if (!f.failed && (cg_sys_pwrite(f.fd, directory, sizeof directory, MD_HEADER_SIZE) != (long)sizeof directory ||
+                      cg_sys_pwrite(f.fd, header, sizeof header, 0) != (long)sizeof header))
         f.failed = 1;
     int named = close_dump();
     errno = saved_errno;

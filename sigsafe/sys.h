@@ -130,6 +130,9 @@ static inline int cg_sys_getrusage(int who, struct rusage *ru) { return (int)CG_
 /* Files and mappings of the cache (cachefile.c), the registry (registry.c). */
 static inline uid_t cg_sys_geteuid(void) { return (uid_t)CG_SC(SYS_geteuid, 0, 0, 0, 0, 0, 0); }
 static inline long cg_sys_pread(int fd, void *buf, size_t n, off_t off) { return CG_SC(SYS_pread64, fd, buf, n, off, 0, 0); }
+static inline long cg_sys_pwrite(int fd, const void *buf, size_t n, off_t off) {
+    return CG_SC(SYS_pwrite64, fd, buf, n, off, 0, 0);
+}
 /* The mapping's address, or a negative errno (the kernel never maps the last page). */
 static inline void *cg_sys_mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off) {
     return (void *)CG_SC(SYS_mmap, addr, len, prot, flags, fd, off);
